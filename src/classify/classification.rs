@@ -1,0 +1,89 @@
+//! [`Classification`]: the answer `classify` gives, and [`RuleId`], which rule gave it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Category, Scope, Severity};
+use crate::provider::Provider;
+
+/// What a reply means and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Classification {
+    /// The reason, by meaning.
+    pub category: Category,
+    /// How final the reply code is.
+    pub severity: Severity,
+    /// Whether a well-behaved sender should try this message again later.
+    ///
+    /// Not always the same as `severity == Transient`: Yahoo's `421 … [TS03] … permanently
+    /// deferred` is not worth retrying, Gmail's `550 5.2.1 … receiving mail at a rate …`
+    /// is. Success and intermediate replies are never retried.
+    pub retry: bool,
+    /// What the reply is about: the level at which to slow down or stop.
+    pub scope: Scope,
+    /// The provider recognised in the text, if any.
+    pub provider: Option<Provider>,
+    /// The wait the server asked for ("try again in 5 minutes"), or the one the provider
+    /// documents for this reply; only given when `retry` is true.
+    pub retry_hint: Option<Duration>,
+    /// The rule that decided (`"default"` when none did).
+    pub rule: RuleId,
+}
+
+/// The id of the rule that decided a classification.
+///
+/// Cloning one never allocates: built-in ids are static, a user rule's id is shared.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RuleId(Id);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Id {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl RuleId {
+    /// The id given when no rule matched.
+    pub const DEFAULT: RuleId = RuleId(Id::Static("default"));
+
+    pub(super) fn new(id: std::borrow::Cow<'static, str>) -> Self {
+        match id {
+            std::borrow::Cow::Borrowed(s) => RuleId(Id::Static(s)),
+            std::borrow::Cow::Owned(s) => RuleId(Id::Shared(Arc::from(s))),
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Id::Static(s) => s,
+            Id::Shared(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}

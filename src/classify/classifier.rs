@@ -1,0 +1,439 @@
+//! [`Classifier`]: rules compiled into one phrase automaton, evaluated without allocating.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::classification::RuleId;
+use super::rule::{reply_enhanced_fits, EnhancedPattern};
+use super::{builtin, text, Category, Classification, Rule, Severity};
+use crate::error::RuleError;
+use crate::provider::{Provider, MARKERS};
+use crate::reply::Reply;
+
+/// The longest phrase a rule may hold, in bytes after normalisation.
+pub const MAX_PHRASE_BYTES: usize = 128;
+/// The most rules one classifier holds.
+pub const MAX_RULES: usize = 1024;
+/// The most distinct phrases one classifier holds (rules and provider markers together).
+pub const MAX_PHRASES: usize = 4096;
+
+const RULE_WORDS: usize = MAX_RULES / 64;
+const PHRASE_WORDS: usize = MAX_PHRASES / 64;
+
+/// Classifies replies with an ordered list of rules: the user's first, then the built-in
+/// ones (provider tags and texts, generic texts, enhanced codes, basic codes).
+///
+/// Cloning is cheap: clones share the compiled rules. Classifying never allocates for
+/// built-in rules (a user rule's id is shared by reference count).
+///
+/// ```
+/// use smtp_throttle::classify::{Category, Classifier, Rule};
+/// use smtp_throttle::Reply;
+///
+/// let classifier = Classifier::builder()
+///     .rule(Rule::new("acme.quota", Category::RateLimited).phrase("daily quota reached").retry(true))
+///     .build()?;
+/// let c = classifier.classify(&Reply::parse("550 5.7.1 Daily quota reached for your IP")?);
+/// assert_eq!(c.category, Category::RateLimited);
+/// assert!(c.retry);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Classifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    rules: Vec<Rule>,
+    compiled: Vec<Compiled>,
+    matcher: AhoCorasick,
+    overlap: usize,
+    /// Normalised phrases, by index.
+    phrases: Vec<Vec<u8>>,
+    phrase_rules: Vec<Vec<u16>>,
+    phrase_providers: Vec<u32>,
+    /// Rules without phrases: candidates whatever the text holds.
+    textless: [u64; RULE_WORDS],
+}
+
+struct Compiled {
+    id: RuleId,
+    category: Category,
+    codes: (u16, u16),
+    enhanced: Option<EnhancedPattern>,
+    groups: Vec<Vec<u16>>,
+    unless: Vec<u16>,
+    provider: Option<Provider>,
+    retry: Option<bool>,
+    scope: Option<super::Scope>,
+    retry_after: Option<std::time::Duration>,
+}
+
+/// Builds a [`Classifier`]; see [`Classifier::builder`].
+#[derive(Debug, Clone)]
+pub struct ClassifierBuilder {
+    rules: Vec<Rule>,
+    builtins: bool,
+}
+
+impl ClassifierBuilder {
+    /// Adds a rule. Rules are tried in the order added, all before the built-in rules.
+    #[must_use]
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Leaves the built-in rules out: only your rules decide, and replies they do not
+    /// match get the default classification.
+    #[must_use]
+    pub fn without_builtin_rules(mut self) -> Self {
+        self.builtins = false;
+        self
+    }
+
+    /// Checks the rules and compiles them.
+    ///
+    /// Errors: an empty or repeated id, a rule with no condition, an empty or too long
+    /// phrase, a bad code range or enhanced-code pattern, too many rules or phrases,
+    /// and a rule of yours that can never decide because an earlier rule matches
+    /// every reply it matches ([`RuleError::Shadowed`]).
+    pub fn build(self) -> Result<Classifier, RuleError> {
+        let user = self.rules.len();
+        let mut rules = self.rules;
+        if self.builtins {
+            rules.extend(builtin::rules());
+        }
+        let inner = Inner::compile(rules)?;
+        if let Some((rule, by)) = inner.shadowed().into_iter().find(|&(rule, _)| rule < user) {
+            return Err(RuleError::Shadowed {
+                rule: inner.rules[rule].id.to_string(),
+                by: inner.rules[by].id.to_string(),
+            });
+        }
+        Ok(Classifier {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+impl Classifier {
+    /// Starts a classifier with the built-in rules; add your own ahead of them.
+    pub fn builder() -> ClassifierBuilder {
+        ClassifierBuilder {
+            rules: Vec::new(),
+            builtins: true,
+        }
+    }
+
+    /// Classifies one reply.
+    pub fn classify(&self, reply: &Reply) -> Classification {
+        self.inner.classify(reply)
+    }
+
+    /// The rules in the order they are tried.
+    pub fn rules(&self) -> &[Rule] {
+        &self.inner.rules
+    }
+
+    /// Pairs `(rule, earlier)` of rule ids where the earlier rule matches every reply the
+    /// later one matches, so the later one can never decide. A user rule that overrides a
+    /// built-in on purpose shows up here; the built-in rules themselves have none.
+    pub fn shadowed(&self) -> Vec<(&str, &str)> {
+        self.inner
+            .shadowed()
+            .into_iter()
+            .map(|(rule, by)| (self.inner.rules[rule].id(), self.inner.rules[by].id()))
+            .collect()
+    }
+}
+
+impl Default for Classifier {
+    /// The built-in rules only, as [`classify`](crate::classify()) uses them.
+    fn default() -> Self {
+        super::default_classifier().clone()
+    }
+}
+
+impl fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Classifier")
+            .field("rules", &self.inner.rules.len())
+            .field("phrases", &self.inner.phrase_rules.len())
+            .finish()
+    }
+}
+
+/// Interns normalised phrases, giving each distinct one an index.
+#[derive(Default)]
+struct Phrases {
+    index: HashMap<Vec<u8>, u16>,
+    list: Vec<Vec<u8>>,
+}
+
+impl Phrases {
+    fn intern(&mut self, rule: &str, phrase: &str) -> Result<u16, RuleError> {
+        let norm = text::normalise(phrase);
+        if norm.iter().all(|&b| b == b' ') {
+            return Err(RuleError::EmptyPhrase {
+                id: rule.to_owned(),
+            });
+        }
+        if norm.len() > MAX_PHRASE_BYTES {
+            return Err(RuleError::PhraseTooLong {
+                id: rule.to_owned(),
+                len: norm.len(),
+                max: MAX_PHRASE_BYTES,
+            });
+        }
+        if let Some(&i) = self.index.get(&norm) {
+            return Ok(i);
+        }
+        if self.list.len() >= MAX_PHRASES {
+            return Err(RuleError::TooMany {
+                what: "phrases",
+                count: self.list.len() + 1,
+                max: MAX_PHRASES,
+            });
+        }
+        // Bounded by MAX_PHRASES just above, which fits u16.
+        let i = self.list.len() as u16;
+        self.index.insert(norm.clone(), i);
+        self.list.push(norm);
+        Ok(i)
+    }
+}
+
+impl Inner {
+    fn compile(rules: Vec<Rule>) -> Result<Self, RuleError> {
+        if rules.len() > MAX_RULES {
+            return Err(RuleError::TooMany {
+                what: "rules",
+                count: rules.len(),
+                max: MAX_RULES,
+            });
+        }
+        let mut phrases = Phrases::default();
+        let mut ids = std::collections::HashSet::new();
+        let mut compiled = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let id = rule.id();
+            if id.trim().is_empty() {
+                return Err(RuleError::EmptyId);
+            }
+            if !ids.insert(id) {
+                return Err(RuleError::DuplicateId { id: id.to_owned() });
+            }
+            if !rule.has_condition() {
+                return Err(RuleError::NoCondition { id: id.to_owned() });
+            }
+            let (low, high) = rule.codes;
+            if low > high || low < 200 || high > 599 {
+                return Err(RuleError::BadCodeRange {
+                    id: id.to_owned(),
+                    low,
+                    high,
+                });
+            }
+            let enhanced = rule
+                .enhanced
+                .as_deref()
+                .map(|p| EnhancedPattern::parse(id, p))
+                .transpose()?;
+            let mut groups = Vec::with_capacity(rule.groups.len());
+            for group in &rule.groups {
+                if group.is_empty() {
+                    return Err(RuleError::EmptyPhrase { id: id.to_owned() });
+                }
+                let ids = group
+                    .iter()
+                    .map(|p| phrases.intern(id, p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                groups.push(ids);
+            }
+            let unless = rule
+                .unless
+                .iter()
+                .map(|p| phrases.intern(id, p))
+                .collect::<Result<Vec<_>, _>>()?;
+            compiled.push(Compiled {
+                id: RuleId::new(rule.id.clone()),
+                category: rule.category,
+                codes: rule.codes,
+                enhanced,
+                groups,
+                unless,
+                provider: rule.provider,
+                retry: rule.retry,
+                scope: rule.scope,
+                retry_after: rule.retry_after,
+            });
+        }
+        let mut marker_of = Vec::new();
+        for (index, (_, markers)) in MARKERS.iter().enumerate() {
+            for marker in *markers {
+                marker_of.push((phrases.intern("provider marker", marker)?, index));
+            }
+        }
+
+        let mut phrase_rules = vec![Vec::new(); phrases.list.len()];
+        let mut textless = [0u64; RULE_WORDS];
+        for (r, rule) in compiled.iter().enumerate() {
+            if rule.groups.is_empty() {
+                textless[r / 64] |= 1 << (r % 64);
+            }
+            for &p in rule.groups.iter().flatten() {
+                let list: &mut Vec<u16> = &mut phrase_rules[usize::from(p)];
+                // r < MAX_RULES, which fits u16.
+                if list.last() != Some(&(r as u16)) {
+                    list.push(r as u16);
+                }
+            }
+        }
+        let mut phrase_providers = vec![0u32; phrases.list.len()];
+        for (p, index) in marker_of {
+            phrase_providers[usize::from(p)] |= 1 << index;
+        }
+        let overlap = phrases.list.iter().map(Vec::len).max().unwrap_or(1);
+        let matcher = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&phrases.list)
+            .map_err(|e| RuleError::Matcher(e.to_string()))?;
+        Ok(Self {
+            rules,
+            compiled,
+            matcher,
+            overlap,
+            phrases: phrases.list,
+            phrase_rules,
+            phrase_providers,
+            textless,
+        })
+    }
+
+    fn classify(&self, reply: &Reply) -> Classification {
+        let severity = Severity::of_class(reply.code().class());
+        let mut seen = [0u64; PHRASE_WORDS];
+        let mut candidates = self.textless;
+        let mut providers = 0u32;
+        text::scan(reply.text(), self.overlap, |window| {
+            for found in self.matcher.find_overlapping_iter(window) {
+                let p = found.pattern().as_usize();
+                let bit = 1u64 << (p % 64);
+                if seen[p / 64] & bit != 0 {
+                    continue;
+                }
+                seen[p / 64] |= bit;
+                for &r in &self.phrase_rules[p] {
+                    let r = usize::from(r);
+                    candidates[r / 64] |= 1 << (r % 64);
+                }
+                providers |= self.phrase_providers[p];
+            }
+        });
+        let found = |p: u16| seen[usize::from(p) / 64] & (1 << (p % 64)) != 0;
+        let provider_seen = |provider: Provider| {
+            (0..MARKERS.len()).any(|i| providers & (1 << i) != 0 && MARKERS[i].0 == provider)
+        };
+        let code = reply.code().get();
+        for (word, &bits) in candidates.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let r = word * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let rule = &self.compiled[r];
+                if code < rule.codes.0
+                    || code > rule.codes.1
+                    || !reply_enhanced_fits(rule.enhanced.as_ref(), reply)
+                    || !rule.groups.iter().all(|g| g.iter().any(|&p| found(p)))
+                    || rule.unless.iter().any(|&p| found(p))
+                    || rule.provider.is_some_and(|p| !provider_seen(p))
+                {
+                    continue;
+                }
+                let retry = matches!(severity, Severity::Transient | Severity::Permanent)
+                    && rule.retry.unwrap_or_else(|| {
+                        rule.category.retry_regardless_of_code() || reply.is_transient()
+                    });
+                return Classification {
+                    category: rule.category,
+                    severity,
+                    retry,
+                    scope: rule.scope.unwrap_or(rule.category.default_scope()),
+                    provider: rule.provider.or_else(|| first_provider(providers)),
+                    retry_hint: if retry {
+                        text::retry_hint(reply.text()).or(rule.retry_after)
+                    } else {
+                        None
+                    },
+                    rule: rule.id.clone(),
+                };
+            }
+        }
+        let retry = reply.is_transient();
+        Classification {
+            category: Category::Other,
+            severity,
+            retry,
+            scope: Category::Other.default_scope(),
+            provider: first_provider(providers),
+            retry_hint: if retry {
+                text::retry_hint(reply.text())
+            } else {
+                None
+            },
+            rule: RuleId::DEFAULT,
+        }
+    }
+
+    /// `(later, earlier)` index pairs where the earlier rule matches every reply the
+    /// later one matches. The test is sufficient, not necessary: it proves shadowing
+    /// from the rules' conditions alone.
+    fn shadowed(&self) -> Vec<(usize, usize)> {
+        let phrase = |p: u16| self.phrases[usize::from(p)].as_slice();
+        let contains = |hay: &[u8], needle: &[u8]| {
+            needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
+        };
+        let mut out = Vec::new();
+        for (i, later) in self.compiled.iter().enumerate() {
+            for (j, earlier) in self.compiled[..i].iter().enumerate() {
+                let codes = earlier.codes.0 <= later.codes.0 && later.codes.1 <= earlier.codes.1;
+                let enhanced = match (&earlier.enhanced, &later.enhanced) {
+                    (None, _) => true,
+                    (Some(e), Some(l)) => l.within(e),
+                    (Some(_), None) => false,
+                };
+                let provider = earlier.provider.is_none() || earlier.provider == later.provider;
+                // Every group of the earlier rule is met whenever some group of the later
+                // one is: each phrase of that later group contains an earlier phrase.
+                let groups = earlier.groups.iter().all(|eg| {
+                    later.groups.iter().any(|lg| {
+                        lg.iter()
+                            .all(|&lp| eg.iter().any(|&ep| contains(phrase(lp), phrase(ep))))
+                    })
+                });
+                // An earlier `unless` phrase u cannot be in a text the later rule matches
+                // if the later rule excludes some part of u.
+                let unless = earlier.unless.iter().all(|&eu| {
+                    later
+                        .unless
+                        .iter()
+                        .any(|&lu| contains(phrase(eu), phrase(lu)))
+                });
+                if codes && enhanced && provider && groups && unless {
+                    out.push((i, j));
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+fn first_provider(providers: u32) -> Option<Provider> {
+    (providers != 0).then(|| MARKERS[providers.trailing_zeros() as usize].0)
+}

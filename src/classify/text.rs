@@ -1,0 +1,230 @@
+//! Reading reply text without allocating: normalisation for phrase matching, and the
+//! server's retry hint.
+
+use std::time::Duration;
+
+/// Bytes normalised per pass of the phrase matcher. Longer texts are matched in
+/// overlapping windows, so no phrase is missed at a window's edge.
+const WINDOW: usize = 512;
+
+/// Lowercases ASCII letters (other characters pass unchanged) and turns every run of
+/// white space into one space: the form both phrases and texts are matched in.
+pub(super) fn normalise(phrase: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(phrase.len());
+    for &byte in phrase.as_bytes() {
+        if byte.is_ascii_whitespace() {
+            if out.last() != Some(&b' ') {
+                out.push(b' ');
+            }
+        } else {
+            out.push(byte.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Normalises `text` into stack windows of [`WINDOW`] bytes and hands each to `visit`.
+/// Consecutive windows overlap by `overlap` bytes. `visit` sees the text framed by one
+/// space on each side, so a phrase may start or end with a space to mean a word edge.
+pub(super) fn scan(text: &str, overlap: usize, mut visit: impl FnMut(&[u8])) {
+    let mut window = [0u8; WINDOW];
+    window[0] = b' ';
+    let mut len = 1;
+    let overlap = overlap.min(WINDOW / 2);
+    let mut last_space = true;
+    let mut push = |byte: u8, window: &mut [u8; WINDOW], len: &mut usize| {
+        if *len == WINDOW {
+            visit(&window[..]);
+            window.copy_within(WINDOW - overlap.., 0);
+            *len = overlap;
+        }
+        window[*len] = byte;
+        *len += 1;
+    };
+    for &byte in text.as_bytes() {
+        if byte.is_ascii_whitespace() {
+            if !last_space {
+                push(b' ', &mut window, &mut len);
+                last_space = true;
+            }
+        } else {
+            push(byte.to_ascii_lowercase(), &mut window, &mut len);
+            last_space = false;
+        }
+    }
+    if !last_space {
+        push(b' ', &mut window, &mut len);
+    }
+    visit(&window[..len]);
+}
+
+/// The longest hint taken from a text; a larger figure is more likely something else
+/// (a count, a date) than a wait.
+pub const MAX_HINT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Finds a wait the server asks for: a number with a unit after `in`, `after`, `for` or
+/// `wait` ("try again in 5 minutes", "retry after 60 seconds", "greylisted for 60
+/// seconds", "please come back in 00:05:00", "try again in 4 hours"). The first one
+/// found counts; waits above [`MAX_HINT`] are ignored.
+pub(super) fn retry_hint(text: &str) -> Option<Duration> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit()
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.' || b[i - 1] == b':'))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let (first, next) = number(b, i);
+        i = next;
+        if !cue_before(b, start) {
+            continue;
+        }
+        let seconds = if b.get(i) == Some(&b':') {
+            clock(b, first, i)
+        } else {
+            unit_after(b, i).map(|unit| first.saturating_mul(unit))
+        };
+        if let Some(s) = seconds.filter(|&s| s > 0) {
+            let wait = Duration::from_secs(s);
+            if wait <= MAX_HINT {
+                return Some(wait);
+            }
+        }
+    }
+    None
+}
+
+/// Reads up to 9 digits at `i`; returns the value and the index after the digits.
+fn number(b: &[u8], mut i: usize) -> (u64, usize) {
+    let mut n: u64 = 0;
+    let mut digits = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        if digits < 9 {
+            n = n * 10 + u64::from(b[i] - b'0');
+        } else {
+            n = u64::MAX / 2;
+        }
+        digits += 1;
+        i += 1;
+    }
+    (n, i)
+}
+
+/// `h:mm:ss` or `m:ss` starting with `first`, the colon at `i`.
+fn clock(b: &[u8], first: u64, mut i: usize) -> Option<u64> {
+    let mut total = first;
+    let mut parts = 1;
+    while b.get(i) == Some(&b':') && parts < 3 {
+        let (n, next) = number(b, i + 1);
+        if next != i + 3 || n > 59 {
+            return None;
+        }
+        total = total.saturating_mul(60).saturating_add(n);
+        i = next;
+        parts += 1;
+    }
+    (parts >= 2
+        && !b
+            .get(i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b':'))
+    .then_some(total)
+}
+
+/// Whether the word before `start` is one that introduces a wait.
+fn cue_before(b: &[u8], start: usize) -> bool {
+    let mut end = start;
+    while end > 0 && b[end - 1] == b' ' {
+        end -= 1;
+    }
+    let mut begin = end;
+    while begin > 0 && b[begin - 1].is_ascii_alphabetic() {
+        begin -= 1;
+    }
+    let word = &b[begin..end];
+    ["in", "after", "for", "wait"]
+        .iter()
+        .any(|cue| word.eq_ignore_ascii_case(cue.as_bytes()))
+}
+
+/// The unit word after a number, in seconds.
+fn unit_after(b: &[u8], mut i: usize) -> Option<u64> {
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && b[i].is_ascii_alphabetic() {
+        i += 1;
+    }
+    let word = &b[start..i];
+    let is = |names: &[&str]| {
+        names
+            .iter()
+            .any(|n| word.eq_ignore_ascii_case(n.as_bytes()))
+    };
+    if is(&["s", "sec", "secs", "second", "seconds"]) {
+        Some(1)
+    } else if is(&["min", "mins", "minute", "minutes"]) {
+        Some(60)
+    } else if is(&["h", "hr", "hrs", "hour", "hours"]) {
+        Some(3600)
+    } else if is(&["day", "days"]) {
+        Some(86_400)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(text: &str, overlap: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        scan(text, overlap, |w| out.push(w.to_vec()));
+        out
+    }
+
+    #[test]
+    fn scan_normalises() {
+        let w = collect("Too  Many\r\nConnections\t", 8);
+        assert_eq!(w, vec![b" too many connections ".to_vec()]);
+        assert_eq!(normalise("  Rate\nLimit "), b" rate limit ".to_vec());
+    }
+
+    #[test]
+    fn scan_windows_overlap() {
+        let text = format!("{} needle {}", "a".repeat(600), "b".repeat(900));
+        let windows = collect(&text, 16);
+        assert!(windows.len() >= 3);
+        assert!(windows
+            .iter()
+            .any(|w| w.windows(8).any(|x| x == b" needle ")));
+        assert!(windows.iter().all(|w| w.len() <= WINDOW));
+    }
+
+    #[test]
+    fn hints() {
+        let h = |t: &str| retry_hint(t).map(|d| d.as_secs());
+        assert_eq!(h("Please try again in 5 minutes"), Some(300));
+        assert_eq!(h("retry after 60 seconds"), Some(60));
+        assert_eq!(h("try again in 4 hours"), Some(14_400));
+        assert_eq!(h("greylisted for 60 seconds by ZEROSPAM"), Some(60));
+        assert_eq!(
+            h("Greylisting in action, please come back in 00:05:00"),
+            Some(300)
+        );
+        assert_eq!(h("try again in 51 seconds; see"), Some(51));
+        assert_eq!(h("wait 2 mins"), Some(120));
+        // Not waits: counts, timestamps, other numbers.
+        assert_eq!(h("Maximum limit of 100 recipients reached"), None);
+        assert_eq!(h("refused connection at 11/27/15 11:25:27 from IP"), None);
+        assert_eq!(h("exceeded 50 hops"), None);
+        assert_eq!(h("limit per 24 hours"), None);
+        assert_eq!(h("try again in 9999999999 days"), None);
+        assert_eq!(h("in 0 seconds"), None);
+        assert_eq!(h(""), None);
+    }
+}

@@ -1,0 +1,147 @@
+//! The crate's error types.
+//!
+//! Each error says what was wrong and carries the offending value, so that a caller can
+//! log it or act on it without parsing a message.
+
+use thiserror::Error;
+
+/// Why a reply could not be parsed or built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The input held nothing but white space.
+    #[error("empty reply: the input holds no reply line")]
+    Empty,
+    /// The input is longer than [`MAX_REPLY_BYTES`](crate::reply::MAX_REPLY_BYTES).
+    #[error("reply of {len} bytes is longer than the {max} bytes accepted")]
+    TooLong {
+        /// Length of the input in bytes.
+        len: usize,
+        /// The bound it exceeded.
+        max: usize,
+    },
+    /// The first line does not start with a three-digit reply code.
+    #[error("line {line}: expected a three-digit reply code, found {found:?}")]
+    MissingCode {
+        /// 1-based line number.
+        line: usize,
+        /// The start of the offending line (at most 16 characters).
+        found: String,
+    },
+    /// Three digits were found, but they are not an SMTP reply code (2xx to 5xx).
+    #[error("{code} is not an SMTP reply code (expected 200 to 599)")]
+    InvalidCode {
+        /// The number that was read.
+        code: u16,
+    },
+    /// The reply code is followed by something other than a space, `-` or the line end.
+    #[error(
+        "line {line}: reply code followed by {found:?}; expected ' ', '-' or the end of the line"
+    )]
+    BadSeparator {
+        /// 1-based line number.
+        line: usize,
+        /// The character after the code.
+        found: char,
+    },
+    /// A line of a multi-line reply carries another reply code than the first line.
+    #[error("line {line}: reply code {found} differs from the first line's {expected}")]
+    CodeMismatch {
+        /// 1-based line number.
+        line: usize,
+        /// The code of the first line.
+        expected: u16,
+        /// The code found on this line.
+        found: u16,
+    },
+    /// More lines follow the reply's last line (the one written `NNN text`).
+    #[error("line {line}: text after the reply's last line (is this a second reply?)")]
+    LinesAfterLast {
+        /// 1-based number of the first extra line.
+        line: usize,
+    },
+    /// An enhanced status code (RFC 3463) is malformed or out of range.
+    #[error("{text:?} is not an enhanced status code (class.subject.detail, class 2, 4 or 5, subject and detail 0 to 999)")]
+    InvalidEnhancedCode {
+        /// What was given.
+        text: String,
+    },
+}
+
+/// Why a [`Classifier`](crate::classify::Classifier) could not be built from its rules.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RuleError {
+    /// A rule has an empty id.
+    #[error("a rule has an empty id")]
+    EmptyId,
+    /// Two rules share one id, so a classification could not say which decided.
+    #[error("rule id {id:?} is used twice")]
+    DuplicateId {
+        /// The repeated id.
+        id: String,
+    },
+    /// A rule has no condition at all and would match every reply.
+    #[error("rule {id:?} has no condition and would match every reply")]
+    NoCondition {
+        /// The rule's id.
+        id: String,
+    },
+    /// A phrase is empty, or white space only.
+    #[error("rule {id:?} has an empty phrase")]
+    EmptyPhrase {
+        /// The rule's id.
+        id: String,
+    },
+    /// A phrase is longer than [`MAX_PHRASE_BYTES`](crate::classify::MAX_PHRASE_BYTES).
+    #[error("rule {id:?}: phrase of {len} bytes is longer than the {max} accepted")]
+    PhraseTooLong {
+        /// The rule's id.
+        id: String,
+        /// The phrase's length in bytes.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A reply-code range is empty or outside 200..=599.
+    #[error("rule {id:?}: code range {low}..={high} is empty or outside 200..=599")]
+    BadCodeRange {
+        /// The rule's id.
+        id: String,
+        /// Lower bound given.
+        low: u16,
+        /// Upper bound given.
+        high: u16,
+    },
+    /// An enhanced-code pattern could not be read.
+    #[error("rule {id:?}: {pattern:?} is not an enhanced-code pattern such as \"5.7.1\", \"4.7.*\" or \"*.1.1\" or \"4.7.500-699\"")]
+    BadEnhancedPattern {
+        /// The rule's id.
+        id: String,
+        /// The pattern given.
+        pattern: String,
+    },
+    /// The classifier holds more rules or phrases than it can evaluate without allocating.
+    #[error("{what}: {count} given, at most {max} supported")]
+    TooMany {
+        /// `"rules"` or `"phrases"`.
+        what: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A rule can never decide: an earlier rule matches every reply it matches.
+    #[error(
+        "rule {rule:?} can never decide: rule {by:?} before it matches every reply it matches"
+    )]
+    Shadowed {
+        /// The rule that can never decide.
+        rule: String,
+        /// The earlier rule that takes its replies.
+        by: String,
+    },
+    /// The phrase automaton could not be built.
+    #[error("the phrase matcher could not be built: {0}")]
+    Matcher(String),
+}

@@ -1,0 +1,58 @@
+//! # smtp-throttle
+//!
+//! Keeps email senders on the right side of receiving mail servers. Pass any SMTP reply
+//! your sender got to [`classify`] and learn what it means — rate limit, greylisting,
+//! reputation, unknown user … — whether to try the message again, and what to slow down.
+//!
+//! The crate is pure logic: no sockets, no DNS, no runtime of its own. It fits around
+//! whatever talks SMTP for you (lettre, an MTA's delivery agent, a custom client).
+//!
+//! ## Quick start
+//!
+//! ```
+//! use smtp_throttle::{classify, Category, Reply, Scope};
+//!
+//! // A reply exactly as the server sent it (multi-line, CRLF or LF).
+//! let reply = Reply::parse(
+//!     "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail originating\r\n\
+//!      421 4.7.28 from your IP address. Please try again later. - gsmtp\r\n",
+//! )?;
+//! let c = classify(&reply);
+//! assert_eq!(c.category, Category::RateLimited);
+//! assert!(c.retry);                        // defer, don't bounce
+//! assert_eq!(c.scope, Scope::SourceIp);    // slow the sending IP down
+//! assert_eq!(c.provider.map(|p| p.as_str()), Some("google"));
+//! println!("{} (rule {})", c.category, c.rule);
+//!
+//! // A reply your client already split into parts (lettre, smtp-proto).
+//! let reply = Reply::from_parts(451, None, "4.7.1 Greylisting in action, please come back in 00:05:00")?;
+//! let c = classify(&reply);
+//! assert_eq!(c.category, Category::Greylisted);
+//! assert_eq!(c.retry_hint, Some(std::time::Duration::from_secs(300)));
+//! # Ok::<(), smtp_throttle::ParseError>(())
+//! ```
+//!
+//! ## Modules
+//!
+//! - [`reply`]: [`Reply`], reply codes and enhanced status codes; parsing and writing.
+//! - [`classify`](mod@classify): [`Category`], [`Classification`], the rule engine,
+//!   your own rules.
+//! - [`provider`]: the receiving providers the classifier recognises.
+//! - [`error`]: the error types.
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+pub mod classify;
+pub mod error;
+pub mod provider;
+pub mod reply;
+
+pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, Severity};
+pub use error::{ParseError, RuleError};
+pub use provider::Provider;
+pub use reply::Reply;
