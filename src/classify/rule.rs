@@ -162,6 +162,13 @@ impl Rule {
         self.category
     }
 
+    /// The phrase groups, as given: each inner list must have one phrase in the text.
+    pub fn phrase_groups(&self) -> impl Iterator<Item = Vec<&str>> + '_ {
+        self.groups
+            .iter()
+            .map(|group| group.iter().map(|p| p.as_ref()).collect())
+    }
+
     pub(super) fn has_condition(&self) -> bool {
         self.codes != (400, 599)
             || self.enhanced.is_some()
