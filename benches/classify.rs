@@ -96,6 +96,20 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The reply of median length stands for the median reply.
+    let mut by_len: Vec<&Reply> = replies.iter().collect();
+    by_len.sort_by_key(|r| r.text().len());
+    let median = by_len[by_len.len() / 2];
+    let mut group = c.benchmark_group("median_reply");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("classify", |b| {
+        b.iter(|| classifier.classify(black_box(median)))
+    });
+    group.bench_function("naive_rule_scan", |b| {
+        b.iter(|| naive.classify(black_box(median)))
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench);

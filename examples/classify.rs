@@ -121,7 +121,13 @@ fn sample_table(out: &mut impl Write) -> io::Result<()> {
             .map(|d| format!("{}s", d.as_secs()))
             .unwrap_or_else(|| "-".into());
         let provider = c.provider.map_or("-", |p| p.as_str());
-        let first_line: String = wire.split("\\n").next().unwrap_or("").chars().take(60).collect();
+        let first_line: String = wire
+            .split("\\n")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
         writeln!(
             out,
             "{:<21} {:<5} {:<12} {:<10} {:<7} {:<27} {first_line}",

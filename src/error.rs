@@ -131,6 +131,9 @@ pub enum RuleError {
         /// The bound.
         max: usize,
     },
+    /// The phrase automaton could not be built.
+    #[error("the phrase matcher could not be built: {0}")]
+    Matcher(String),
     /// A rule can never decide: an earlier rule matches every reply it matches.
     #[error(
         "rule {rule:?} can never decide: rule {by:?} before it matches every reply it matches"
@@ -141,7 +144,4 @@ pub enum RuleError {
         /// The earlier rule that takes its replies.
         by: String,
     },
-    /// The phrase automaton could not be built.
-    #[error("the phrase matcher could not be built: {0}")]
-    Matcher(String),
 }

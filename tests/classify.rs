@@ -36,7 +36,10 @@ fn odd_enhanced_codes_are_text_and_classify_by_class() {
     // "6.0.0" and "4.7" are not enhanced codes: they stay in the text, and the reply is
     // classified by its words and basic code.
     let c1 = c("550 6.0.0 Something odd");
-    assert_eq!((c1.category, c1.retry, c1.rule.as_str()), (Category::Other, false, "default"));
+    assert_eq!(
+        (c1.category, c1.retry, c1.rule.as_str()),
+        (Category::Other, false, "default")
+    );
     let c2 = c("450 4.7 Something odd");
     assert_eq!((c2.category, c2.retry), (Category::Other, true));
 }
@@ -44,7 +47,10 @@ fn odd_enhanced_codes_are_text_and_classify_by_class() {
 #[test]
 fn success_and_intermediate_replies_are_never_retried() {
     let ok = c("250 2.0.0 Ok: queued as 4Xk9F2");
-    assert_eq!((ok.severity, ok.retry, ok.category), (Severity::Success, false, Category::Other));
+    assert_eq!(
+        (ok.severity, ok.retry, ok.category),
+        (Severity::Success, false, Category::Other)
+    );
     let go = c("354 End data with <CR><LF>.<CR><LF>");
     assert_eq!((go.severity, go.retry), (Severity::Intermediate, false));
     // Rules judge only failures, even when a success text holds their words.
@@ -72,7 +78,10 @@ fn retry_hints_from_text_and_provider() {
         Some(Duration::from_secs(4 * 3600))
     );
     // A final answer carries no hint even when its text names a wait.
-    assert_eq!(c("550 5.1.1 User unknown, try again in 5 minutes").retry_hint, None);
+    assert_eq!(
+        c("550 5.1.1 User unknown, try again in 5 minutes").retry_hint,
+        None
+    );
 }
 
 #[test]
@@ -81,10 +90,16 @@ fn provider_and_scope() {
     assert_eq!(g.provider, Some(Provider::Google));
     assert_eq!(g.scope, Scope::SourceIp);
     let m = c("451 4.7.500 Server busy. Please try again later from [203.0.113.9]. (S77719) [BN8NAM12FT055.eop-nam12.prod.protection.outlook.com]");
-    assert_eq!((m.category, m.provider), (Category::RateLimited, Some(Provider::Microsoft)));
+    assert_eq!(
+        (m.category, m.provider),
+        (Category::RateLimited, Some(Provider::Microsoft))
+    );
     let u = c("550 5.1.1 <user@example.com>: Recipient address rejected: User unknown");
     assert_eq!(u.scope, Scope::Recipient);
-    assert_eq!(c("421 4.7.0 mx Error: too many connections from 192.0.2.1").scope, Scope::Connection);
+    assert_eq!(
+        c("421 4.7.0 mx Error: too many connections from 192.0.2.1").scope,
+        Scope::Connection
+    );
 }
 
 #[test]

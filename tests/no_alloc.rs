@@ -22,5 +22,10 @@ fn classify_does_not_allocate() {
     }
     let after = dhat::HeapStats::get().total_blocks;
     assert!(retried > 0);
-    assert_eq!(after - before, 0, "classify allocated {} blocks", after - before);
+    assert_eq!(
+        after - before,
+        0,
+        "classify allocated {} blocks",
+        after - before
+    );
 }

@@ -18,9 +18,23 @@ fn check(reply: &Reply) {
 
 /// Lines that look like SMTP, with enough noise to reach the parser's edges.
 fn smtp_like() -> impl Strategy<Value = String> {
-    let code = prop_oneof![Just("421"), Just("450"), Just("550"), Just("250"), Just("999"), Just("42")];
+    let code = prop_oneof![
+        Just("421"),
+        Just("450"),
+        Just("550"),
+        Just("250"),
+        Just("999"),
+        Just("42")
+    ];
     let sep = prop_oneof![Just(" "), Just("-"), Just(""), Just("\t"), Just("x")];
-    let esc = prop_oneof![Just(""), Just("4.7.0 "), Just("5.1.1 "), Just("6.0.0 "), Just("4.7 "), Just("#5.1.0 ")];
+    let esc = prop_oneof![
+        Just(""),
+        Just("4.7.0 "),
+        Just("5.1.1 "),
+        Just("6.0.0 "),
+        Just("4.7 "),
+        Just("#5.1.0 ")
+    ];
     let text = "[ -~\u{e9}\u{fffd}]{0,40}";
     let line = (code, sep, esc, text).prop_map(|(c, s, e, t)| format!("{c}{s}{e}{t}"));
     let eol = prop_oneof![Just("\r\n"), Just("\n"), Just("")];

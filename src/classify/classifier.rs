@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
 
 use super::classification::RuleId;
 use super::rule::{reply_enhanced_fits, EnhancedPattern};
@@ -49,8 +51,9 @@ pub struct Classifier {
 struct Inner {
     rules: Vec<Rule>,
     compiled: Vec<Compiled>,
-    matcher: AhoCorasick,
-    overlap: usize,
+    /// All phrases in one automaton; its matches are reported at every position.
+    dfa: DFA,
+    start: StateID,
     /// Normalised phrases, by index.
     phrases: Vec<Vec<u8>>,
     phrase_rules: Vec<Vec<u16>>,
@@ -297,17 +300,22 @@ impl Inner {
         for (p, index) in marker_of {
             phrase_providers[usize::from(p)] |= 1 << index;
         }
-        let overlap = phrases.list.iter().map(Vec::len).max().unwrap_or(1);
-        let matcher = AhoCorasick::builder()
+        let dfa = DFA::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .start_kind(StartKind::Unanchored)
+            // Without a prefilter, start states are not special: the hot loop only
+            // leaves the table walk at a match.
+            .prefilter(false)
             .build(&phrases.list)
+            .map_err(|e| RuleError::Matcher(e.to_string()))?;
+        let start = dfa
+            .start_state(Anchored::No)
             .map_err(|e| RuleError::Matcher(e.to_string()))?;
         Ok(Self {
             rules,
             compiled,
-            matcher,
-            overlap,
+            dfa,
+            start,
             phrases: phrases.list,
             phrase_rules,
             phrase_providers,
@@ -317,24 +325,24 @@ impl Inner {
 
     fn classify(&self, reply: &Reply) -> Classification {
         let severity = Severity::of_class(reply.code().class());
-        let mut seen = [0u64; PHRASE_WORDS];
-        let mut candidates = self.textless;
-        let mut providers = 0u32;
-        text::scan(reply.text(), self.overlap, |window| {
-            for found in self.matcher.find_overlapping_iter(window) {
-                let p = found.pattern().as_usize();
-                let bit = 1u64 << (p % 64);
-                if seen[p / 64] & bit != 0 {
-                    continue;
-                }
-                seen[p / 64] |= bit;
-                for &r in &self.phrase_rules[p] {
-                    let r = usize::from(r);
-                    candidates[r / 64] |= 1 << (r % 64);
-                }
-                providers |= self.phrase_providers[p];
+        // The text is framed by one space on each side, so that a phrase may start or
+        // end with a space to mean a word edge.
+        let mut matches = Matches::new(&self.textless);
+        let mut state = self.step(self.start, b' ', &mut matches);
+        let mut last_space = true;
+        for &byte in reply.text().as_bytes() {
+            if let Some(byte) = text::fold(byte, &mut last_space) {
+                state = self.step(state, byte, &mut matches);
             }
-        });
+        }
+        if !last_space {
+            self.step(state, b' ', &mut matches);
+        }
+        let Matches {
+            seen,
+            candidates,
+            providers,
+        } = matches;
         let found = |p: u16| seen[usize::from(p) / 64] & (1 << (p % 64)) != 0;
         let provider_seen = |provider: Provider| {
             (0..MARKERS.len()).any(|i| providers & (1 << i) != 0 && MARKERS[i].0 == provider)
@@ -390,6 +398,36 @@ impl Inner {
         }
     }
 
+    /// Advances the automaton by one byte and records the phrases that end there.
+    #[inline(always)]
+    fn step(&self, state: StateID, byte: u8, matches: &mut Matches) -> StateID {
+        let next = self.dfa.next_state(Anchored::No, state, byte);
+        if self.dfa.is_special(next) {
+            self.record(next, matches);
+        }
+        next
+    }
+
+    #[inline(never)]
+    fn record(&self, state: StateID, matches: &mut Matches) {
+        if !self.dfa.is_match(state) {
+            return;
+        }
+        for i in 0..self.dfa.match_len(state) {
+            let p = self.dfa.match_pattern(state, i).as_usize();
+            let bit = 1u64 << (p % 64);
+            if matches.seen[p / 64] & bit != 0 {
+                continue;
+            }
+            matches.seen[p / 64] |= bit;
+            for &r in &self.phrase_rules[p] {
+                let r = usize::from(r);
+                matches.candidates[r / 64] |= 1 << (r % 64);
+            }
+            matches.providers |= self.phrase_providers[p];
+        }
+    }
+
     /// `(later, earlier)` index pairs where the earlier rule matches every reply the
     /// later one matches. The test is sufficient, not necessary: it proves shadowing
     /// from the rules' conditions alone.
@@ -431,6 +469,26 @@ impl Inner {
             }
         }
         out
+    }
+}
+
+/// What one pass over a reply's text found.
+struct Matches {
+    /// Phrases found, by index.
+    seen: [u64; PHRASE_WORDS],
+    /// Rules worth evaluating: those without phrases, and those with a phrase found.
+    candidates: [u64; RULE_WORDS],
+    /// Providers whose markers were found, by index into `MARKERS`.
+    providers: u32,
+}
+
+impl Matches {
+    fn new(textless: &[u64; RULE_WORDS]) -> Self {
+        Self {
+            seen: [0; PHRASE_WORDS],
+            candidates: *textless,
+            providers: 0,
+        }
     }
 }
 

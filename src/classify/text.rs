@@ -3,59 +3,27 @@
 
 use std::time::Duration;
 
-/// Bytes normalised per pass of the phrase matcher. Longer texts are matched in
-/// overlapping windows, so no phrase is missed at a window's edge.
-const WINDOW: usize = 512;
-
-/// Lowercases ASCII letters (other characters pass unchanged) and turns every run of
-/// white space into one space: the form both phrases and texts are matched in.
-pub(super) fn normalise(phrase: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(phrase.len());
-    for &byte in phrase.as_bytes() {
-        if byte.is_ascii_whitespace() {
-            if out.last() != Some(&b' ') {
-                out.push(b' ');
-            }
-        } else {
-            out.push(byte.to_ascii_lowercase());
-        }
+/// One step of normalisation: ASCII letters lowercased (other bytes unchanged), every run
+/// of white space one space. `None` for a white-space byte that follows one.
+#[inline(always)]
+pub(super) fn fold(byte: u8, last_space: &mut bool) -> Option<u8> {
+    if byte.is_ascii_whitespace() {
+        let first = !*last_space;
+        *last_space = true;
+        first.then_some(b' ')
+    } else {
+        *last_space = false;
+        Some(byte.to_ascii_lowercase())
     }
-    out
 }
 
-/// Normalises `text` into stack windows of [`WINDOW`] bytes and hands each to `visit`.
-/// Consecutive windows overlap by `overlap` bytes. `visit` sees the text framed by one
-/// space on each side, so a phrase may start or end with a space to mean a word edge.
-pub(super) fn scan(text: &str, overlap: usize, mut visit: impl FnMut(&[u8])) {
-    let mut window = [0u8; WINDOW];
-    window[0] = b' ';
-    let mut len = 1;
-    let overlap = overlap.min(WINDOW / 2);
-    let mut last_space = true;
-    let mut push = |byte: u8, window: &mut [u8; WINDOW], len: &mut usize| {
-        if *len == WINDOW {
-            visit(&window[..]);
-            window.copy_within(WINDOW - overlap.., 0);
-            *len = overlap;
-        }
-        window[*len] = byte;
-        *len += 1;
-    };
-    for &byte in text.as_bytes() {
-        if byte.is_ascii_whitespace() {
-            if !last_space {
-                push(b' ', &mut window, &mut len);
-                last_space = true;
-            }
-        } else {
-            push(byte.to_ascii_lowercase(), &mut window, &mut len);
-            last_space = false;
-        }
-    }
-    if !last_space {
-        push(b' ', &mut window, &mut len);
-    }
-    visit(&window[..len]);
+/// Normalises a phrase the way [`fold`] normalises reply text for matching.
+pub(super) fn normalise(phrase: &str) -> Vec<u8> {
+    let mut last_space = false;
+    phrase
+        .bytes()
+        .filter_map(|b| fold(b, &mut last_space))
+        .collect()
 }
 
 /// The longest hint taken from a text; a larger figure is more likely something else
@@ -181,28 +149,14 @@ fn unit_after(b: &[u8], mut i: usize) -> Option<u64> {
 mod tests {
     use super::*;
 
-    fn collect(text: &str, overlap: usize) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        scan(text, overlap, |w| out.push(w.to_vec()));
-        out
-    }
-
     #[test]
-    fn scan_normalises() {
-        let w = collect("Too  Many\r\nConnections\t", 8);
-        assert_eq!(w, vec![b" too many connections ".to_vec()]);
+    fn folding() {
+        assert_eq!(
+            normalise("Too  Many\r\nConnections\t"),
+            b"too many connections ".to_vec()
+        );
         assert_eq!(normalise("  Rate\nLimit "), b" rate limit ".to_vec());
-    }
-
-    #[test]
-    fn scan_windows_overlap() {
-        let text = format!("{} needle {}", "a".repeat(600), "b".repeat(900));
-        let windows = collect(&text, 16);
-        assert!(windows.len() >= 3);
-        assert!(windows
-            .iter()
-            .any(|w| w.windows(8).any(|x| x == b" needle ")));
-        assert!(windows.iter().all(|w| w.len() <= WINDOW));
+        assert_eq!(normalise(""), b"".to_vec());
     }
 
     #[test]
