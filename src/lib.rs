@@ -1,7 +1,7 @@
 //! # smtp-throttle
 //!
 //! Keeps email senders on the right side of receiving mail servers. Pass any SMTP reply
-//! your sender got to [`classify`] and learn what it means — rate limit, greylisting,
+//! your sender got to [`classify()`] and learn what it means — rate limit, greylisting,
 //! reputation, unknown user … — whether to try the message again, and what to slow down.
 //!
 //! The crate is pure logic: no sockets, no DNS, no runtime of its own. It fits around
@@ -51,6 +51,11 @@ pub mod classify;
 pub mod error;
 pub mod provider;
 pub mod reply;
+
+/// The examples of README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, Severity};
 pub use error::{ParseError, RuleError};
