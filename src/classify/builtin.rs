@@ -65,19 +65,20 @@ fn provider_rules() -> Vec<Rule> {
         Rule::new("comcast.blocklist", Blocklisted)
             .from_provider(Provider::Comcast)
             .any_phrase(["block for spam", "#bl0000"]),
-        // Cox AUP#CDRBL: the sending IP is temporarily blocked on Cox's complaint-driven
-        // list; Cox's error-code page tells senders to retry later.
+        // Cox AUP#CDRBL: "the sending IP address has been temporarily blocked by Cox due
+        // to exhibiting spam-like behavior" (cox.com, email error codes): a temporary
+        // block on the source's standing, lifted without delisting.
         Rule::new("cox.complaints", Reputation)
             .from_provider(Provider::Cox)
             .phrase("aup#cdrbl")
             .retry(true),
-        // Spectrum AUP#In-1310: too many connections from the sending IP (Spectrum's
-        // "understanding email error codes" page).
+        // Spectrum AUP#In-1310: the sending IP opened more concurrent connections than
+        // Spectrum allows (spectrum.net, "understanding email error codes").
         Rule::new("spectrum.connections", TooManyConnections)
             .from_provider(Provider::Spectrum)
             .phrase("aup#in-1310"),
-        // Orange "Service refuse ... please try later" (OFR_999, OFR006_xxx): refused for
-        // the sending IP's standing, to be retried later (postmaster.orange.fr codes).
+        // Orange "Service refuse. Veuillez essayer plus tard" (OFR_999, OFR006_xxx): a
+        // temporary refusal of the sending IP, accepted again hours later; retry.
         Rule::new("orange.service_refused", Reputation)
             .from_provider(Provider::Orange)
             .phrase("service refuse")

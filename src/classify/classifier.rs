@@ -348,53 +348,40 @@ impl Inner {
             (0..MARKERS.len()).any(|i| providers & (1 << i) != 0 && MARKERS[i].0 == provider)
         };
         let code = reply.code().get();
-        for (word, &bits) in candidates.iter().enumerate() {
-            let mut bits = bits;
-            while bits != 0 {
-                let r = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let rule = &self.compiled[r];
-                if code < rule.codes.0
-                    || code > rule.codes.1
-                    || !reply_enhanced_fits(rule.enhanced.as_ref(), reply)
-                    || !rule.groups.iter().all(|g| g.iter().any(|&p| found(p)))
-                    || rule.unless.iter().any(|&p| found(p))
-                    || rule.provider.is_some_and(|p| !provider_seen(p))
-                {
-                    continue;
-                }
-                let retry = matches!(severity, Severity::Transient | Severity::Permanent)
-                    && rule.retry.unwrap_or_else(|| {
-                        rule.category.retry_regardless_of_code() || reply.is_transient()
-                    });
-                return Classification {
-                    category: rule.category,
-                    severity,
-                    retry,
-                    scope: rule.scope.unwrap_or(rule.category.default_scope()),
-                    provider: rule.provider.or_else(|| first_provider(providers)),
-                    retry_hint: if retry {
-                        text::retry_hint(reply.text()).or(rule.retry_after)
-                    } else {
-                        None
-                    },
-                    rule: rule.id.clone(),
-                };
-            }
-        }
-        let retry = reply.is_transient();
+        let decided = candidates
+            .iter()
+            .enumerate()
+            .flat_map(|(word, &bits)| set_bits(bits).map(move |bit| word * 64 + bit))
+            .map(|r| &self.compiled[r])
+            .find(|rule| {
+                rule.codes.0 <= code
+                    && code <= rule.codes.1
+                    && reply_enhanced_fits(rule.enhanced.as_ref(), reply)
+                    && rule.groups.iter().all(|g| g.iter().any(|&p| found(p)))
+                    && !rule.unless.iter().any(|&p| found(p))
+                    && rule.provider.is_none_or(provider_seen)
+            });
+        let category = decided.map_or(Category::Other, |rule| rule.category);
+        let retry = matches!(severity, Severity::Transient | Severity::Permanent)
+            && decided
+                .and_then(|rule| rule.retry)
+                .unwrap_or_else(|| category.retry_regardless_of_code() || reply.is_transient());
         Classification {
-            category: Category::Other,
+            category,
             severity,
             retry,
-            scope: Category::Other.default_scope(),
-            provider: first_provider(providers),
+            scope: decided
+                .and_then(|rule| rule.scope)
+                .unwrap_or(category.default_scope()),
+            provider: decided
+                .and_then(|rule| rule.provider)
+                .or_else(|| first_provider(providers)),
             retry_hint: if retry {
-                text::retry_hint(reply.text())
+                text::retry_hint(reply.text()).or(decided.and_then(|rule| rule.retry_after))
             } else {
                 None
             },
-            rule: RuleId::DEFAULT,
+            rule: decided.map_or(RuleId::DEFAULT, |rule| rule.id.clone()),
         }
     }
 
@@ -490,6 +477,17 @@ impl Matches {
             providers: 0,
         }
     }
+}
+
+/// The indexes of the set bits of `bits`, lowest first.
+fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let bit = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            bit
+        })
+    })
 }
 
 fn first_provider(providers: u32) -> Option<Provider> {
