@@ -163,6 +163,7 @@ fn text_rules() -> Vec<Rule> {
             "not permitted to relay",
             "relaying disallowed",
             "relaying not allowed",
+            "relaying disabled",
             "allowed rcpthosts",
             "as a relay",
             // Exchange's answer to an unauthenticated client sending to a remote domain.
@@ -239,6 +240,9 @@ fn text_rules() -> Vec<Rule> {
             "too many connections",
             "too many concurrent",
             "concurrent connections",
+            // Exchange: "The maximum number of concurrent server connections has exceeded
+            // a limit".
+            "concurrent server connections",
             "concurrent sessions",
             "too many sessions",
             "too many simultaneous",
