@@ -145,3 +145,25 @@ pub enum RuleError {
         by: String,
     },
 }
+
+/// A configuration value that cannot work, found by a builder's `build()`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration or count that must be positive is zero.
+    #[error("{setting} must be greater than zero")]
+    Zero {
+        /// The setting, as its builder method is named.
+        setting: &'static str,
+    },
+    /// A duration is longer than makes sense for the setting.
+    #[error("{setting} of {value:?} is longer than the {max:?} allowed")]
+    TooLong {
+        /// The setting, as its builder method is named.
+        setting: &'static str,
+        /// The value given.
+        value: std::time::Duration,
+        /// The largest value accepted.
+        max: std::time::Duration,
+    },
+}

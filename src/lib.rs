@@ -38,6 +38,7 @@
 //! - [`classify`](mod@classify): [`Category`], [`Classification`], the rule engine,
 //!   your own rules.
 //! - [`provider`]: the receiving providers the classifier recognises.
+//! - [`retry`]: when to try a deferred message again, and a small retry queue.
 //! - [`error`]: the error types.
 #![forbid(unsafe_code)]
 #![warn(
@@ -51,6 +52,7 @@ pub mod classify;
 pub mod error;
 pub mod provider;
 pub mod reply;
+pub mod retry;
 
 /// The examples of README.md, compiled and run as doctests.
 #[cfg(doctest)]
@@ -58,6 +60,6 @@ pub mod reply;
 struct ReadmeDoctests;
 
 pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, Severity};
-pub use error::{ParseError, RuleError};
+pub use error::{ConfigError, ParseError, RuleError};
 pub use provider::Provider;
 pub use reply::Reply;

@@ -1,0 +1,70 @@
+//! [`Jitter`] and the small seedable random source behind it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How a scheduled wait is spread so that messages failed together do not all come back
+/// in the same second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Jitter {
+    /// The schedule's wait exactly, as Postfix and Exim do.
+    None,
+    /// Uniform between zero and the wait ("full jitter"), but never under the policy's
+    /// hint floor: the widest spread, at the cost of some early retries.
+    Full,
+    /// Uniform between the wait and three times the previous one, at most twice the
+    /// wait ("decorrelated jitter"): never earlier than the schedule, and messages that
+    /// keep failing drift apart.
+    #[default]
+    Decorrelated,
+}
+
+/// SplitMix64 over an atomic counter: lock-free, shared by clones of nothing, and
+/// deterministic for one seed and one order of calls.
+#[derive(Debug)]
+pub(super) struct Rng {
+    state: AtomicU64,
+}
+
+impl Rng {
+    pub(super) fn new(seed: u64) -> Self {
+        Self {
+            state: AtomicU64::new(seed),
+        }
+    }
+
+    /// A seed from the process's hasher keys and the time, for policies built without one.
+    pub(super) fn seed_from_environment() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            hasher.write_u128(now.as_nanos());
+        }
+        hasher.finish()
+    }
+
+    pub(super) fn seed(&self) -> u64 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    fn next_u64(&self) -> u64 {
+        let mut z = self
+            .state
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `low..=high` (nanosecond steps); `low` when `high <= low`.
+    pub(super) fn between(&self, low: Duration, high: Duration) -> Duration {
+        let Some(span) = high.checked_sub(low) else {
+            return low;
+        };
+        let span = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+        let pick = (u128::from(self.next_u64()) * (u128::from(span) + 1)) >> 64;
+        low + Duration::from_nanos(u64::try_from(pick).unwrap_or(span))
+    }
+}

@@ -1,0 +1,510 @@
+//! [`RetryPolicy`]: from a failed attempt to the time of the next one.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::jitter::{Jitter, Rng};
+use super::schedule::{Schedule, ScheduleIter};
+use super::Timestamp;
+use crate::classify::{Category, Classification};
+use crate::error::ConfigError;
+
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// The longest wait a schedule step, the greylist window or a spread may be.
+const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The longest maximum age.
+const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// What happened to one message so far; [`RetryPolicy::next_retry`] updates it.
+///
+/// Keep one per message (store its fields with the message if your queue is durable).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct History<T> {
+    first_attempt: T,
+    attempts: u32,
+    backoff_steps: u32,
+    greylisted: u32,
+    last_wait: Option<Duration>,
+    last_category: Option<Category>,
+    suspended: Duration,
+}
+
+impl<T: Timestamp> History<T> {
+    /// A message first tried at `first_attempt`, nothing recorded yet.
+    pub fn new(first_attempt: T) -> Self {
+        Self {
+            first_attempt,
+            attempts: 0,
+            backoff_steps: 0,
+            greylisted: 0,
+            last_wait: None,
+            last_category: None,
+            suspended: Duration::ZERO,
+        }
+    }
+
+    /// When the message was first tried.
+    pub fn first_attempt(&self) -> T {
+        self.first_attempt
+    }
+
+    /// Failed attempts recorded so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// How many times the message was greylisted.
+    pub fn greylisted(&self) -> u32 {
+        self.greylisted
+    }
+
+    /// The category of the last failed attempt.
+    pub fn last_category(&self) -> Option<Category> {
+        self.last_category
+    }
+
+    /// The last wait the policy chose (before suspensions pushed it).
+    pub fn last_wait(&self) -> Option<Duration> {
+        self.last_wait
+    }
+
+    /// Time the message's retries were pushed back by route suspensions, which does not
+    /// count towards its own backoff.
+    pub fn suspended(&self) -> Duration {
+        self.suspended
+    }
+}
+
+/// What to do with a message after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryDecision<T> {
+    /// Try again at this time.
+    RetryAt(T),
+    /// Stop: bounce the message or report it failed.
+    GiveUp(GiveUpReason),
+}
+
+/// Why a message is not retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// The reply was final (`Classification::retry` is false).
+    #[error("the reply is final ({category}); retrying will not help")]
+    NotRetryable {
+        /// The reply's category.
+        category: Category,
+    },
+    /// The message reached the maximum age.
+    #[error("the message is {age:?} old, the maximum age is {max:?}")]
+    MaxAge {
+        /// Its age at the failed attempt.
+        age: Duration,
+        /// The policy's maximum age.
+        max: Duration,
+    },
+    /// The message used all its attempts.
+    #[error("{attempts} attempts made, the maximum")]
+    MaxAttempts {
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+/// When to try a deferred message again.
+///
+/// A schedule of waits (standard, Postfix, Exim or RFC 5321), a maximum age and
+/// optionally a maximum number of attempts, plus what real receivers ask for: greylisted
+/// messages come back just after the greylist window, a server's "try again in N
+/// minutes" is honoured (within a floor and the maximum age), a route suspension pushes
+/// the retry past its end without inflating the message's own backoff, and jitter
+/// spreads messages that failed together. See [`RetryPolicy::next_retry`].
+#[derive(Debug)]
+pub struct RetryPolicy {
+    schedule: Schedule,
+    max_age: Duration,
+    max_attempts: Option<u32>,
+    greylist_delay: Duration,
+    greylist_spread: Duration,
+    hint_floor: Duration,
+    hint_spread: f64,
+    release_spread: Duration,
+    jitter: Jitter,
+    rng: Rng,
+}
+
+impl Clone for RetryPolicy {
+    /// The clone continues from the same random state, so it repeats the original's
+    /// choices for the same calls.
+    fn clone(&self) -> Self {
+        Self {
+            schedule: self.schedule.clone(),
+            max_age: self.max_age,
+            max_attempts: self.max_attempts,
+            greylist_delay: self.greylist_delay,
+            greylist_spread: self.greylist_spread,
+            hint_floor: self.hint_floor,
+            hint_spread: self.hint_spread,
+            release_spread: self.release_spread,
+            jitter: self.jitter,
+            rng: Rng::new(self.rng.seed()),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Starts a policy with the standard schedule: 5, 15, 30, 60 minutes, then every
+    /// 60 minutes, for at most 5 days.
+    pub fn builder() -> RetryPolicyBuilder {
+        RetryPolicyBuilder::new(Schedule::standard(), 5 * DAY)
+    }
+
+    /// Postfix's queue manager: the wait is the message's age clamped to 300 s … 4000 s
+    /// (`minimal_backoff_time`, `maximal_backoff_time`), lifetime 5 days
+    /// (`maximal_queue_lifetime`), no jitter.
+    pub fn postfix() -> Self {
+        RetryPolicyBuilder::new(Schedule::postfix(), 5 * DAY)
+            .jitter(Jitter::None)
+            .assemble()
+    }
+
+    /// Exim's default retry rule `F,2h,15m; G,16h,1h,1.5; F,4d,6h`: every 15 minutes
+    /// for 2 hours, then waits growing ×1.5 from 1 hour until 16 hours, then every
+    /// 6 hours up to 4 days; no jitter.
+    pub fn exim() -> Self {
+        RetryPolicyBuilder::new(Schedule::exim(), 4 * DAY)
+            .jitter(Jitter::None)
+            .assemble()
+    }
+
+    /// RFC 5321 §4.5.4.1: at least 30 minutes between attempts, give up after 5 days;
+    /// no jitter.
+    pub fn rfc5321() -> Self {
+        RetryPolicyBuilder::new(Schedule::rfc5321(), 5 * DAY)
+            .jitter(Jitter::None)
+            .assemble()
+    }
+
+    /// The schedule's waits for a message retried exactly on time, from its first
+    /// attempt: before hints, greylisting, suspensions and jitter. It ends at the
+    /// maximum age (the last wait cut to land on it) or the maximum attempts.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let waits: Vec<u64> = smtp_throttle::retry::RetryPolicy::postfix()
+    ///     .schedule().take(7).map(|d| d.as_secs()).collect();
+    /// assert_eq!(waits, [300, 300, 600, 1200, 2400, 4000, 4000]);
+    /// ```
+    pub fn schedule(&self) -> ScheduleIter<'_> {
+        ScheduleIter {
+            schedule: &self.schedule,
+            max_age: self.max_age,
+            max_attempts: self.max_attempts,
+            attempts: 1,
+            age: Duration::ZERO,
+            previous: None,
+        }
+    }
+
+    /// The maximum age of a message.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
+    /// Decides what follows a failed attempt and records it in `history`.
+    ///
+    /// - A final reply (`retry == false`) gives up at once, with the reason.
+    /// - At or past the maximum age, or with all attempts used, it gives up.
+    /// - The first greylisting is retried just after the greylist window
+    ///   ([`greylist_delay`](RetryPolicyBuilder::greylist_delay), spread over the next
+    ///   [`greylist_spread`](RetryPolicyBuilder::greylist_spread)); later failures follow
+    ///   the schedule from its start.
+    /// - A server hint (`Classification::retry_hint`) is honoured, at least the
+    ///   [`hint_floor`](RetryPolicyBuilder::hint_floor), spread by up to 10 %.
+    /// - Otherwise the schedule gives the wait, spread by the [`Jitter`].
+    /// - `suspended_until` (a route suspension) pushes the retry past the suspension's
+    ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread); the
+    ///   time it adds does not count as the message's age for age-based schedules.
+    /// - No retry is set past the maximum age: the last one lands on it.
+    ///
+    /// Times are whatever [`Timestamp`] the caller uses; a `now` before the first
+    /// attempt (a clock that jumped back) counts as age zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use smtp_throttle::retry::{History, RetryDecision, RetryPolicy};
+    /// use smtp_throttle::{classify, Reply};
+    ///
+    /// let policy = RetryPolicy::builder().seed(7).build()?;
+    /// // Time as a fake clock gives it: a Duration since an epoch.
+    /// let t0 = Duration::ZERO;
+    /// let mut history = History::new(t0);
+    ///
+    /// let greylisted = classify(&Reply::parse("450 4.2.0 <a@example.com>: Recipient address rejected: Greylisted")?);
+    /// let RetryDecision::RetryAt(at) = policy.next_retry(&greylisted, &mut history, t0, None) else { panic!() };
+    /// assert!(at >= Duration::from_secs(300) && at <= Duration::from_secs(360)); // just after postgrey's 300 s
+    ///
+    /// let unknown = classify(&Reply::parse("550 5.1.1 User unknown")?);
+    /// assert!(matches!(policy.next_retry(&unknown, &mut history, at, None), RetryDecision::GiveUp(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_retry<T: Timestamp>(
+        &self,
+        classification: &Classification,
+        history: &mut History<T>,
+        now: T,
+        suspended_until: Option<T>,
+    ) -> RetryDecision<T> {
+        history.attempts = history.attempts.saturating_add(1);
+        history.last_category = Some(classification.category);
+        let first_greylisting =
+            classification.category == Category::Greylisted && history.greylisted == 0;
+        if classification.category == Category::Greylisted {
+            history.greylisted = history.greylisted.saturating_add(1);
+        }
+        if !classification.retry {
+            return RetryDecision::GiveUp(GiveUpReason::NotRetryable {
+                category: classification.category,
+            });
+        }
+        let age = now.since(history.first_attempt);
+        if age >= self.max_age {
+            return RetryDecision::GiveUp(GiveUpReason::MaxAge {
+                age,
+                max: self.max_age,
+            });
+        }
+        if self.max_attempts.is_some_and(|max| history.attempts >= max) {
+            return RetryDecision::GiveUp(GiveUpReason::MaxAttempts {
+                attempts: history.attempts,
+            });
+        }
+
+        let wait = if let Some(hint) = classification.retry_hint {
+            let hint = hint.max(self.hint_floor);
+            self.rng.between(hint, hint.mul_f64(1.0 + self.hint_spread))
+        } else if first_greylisting {
+            self.rng.between(
+                self.greylist_delay,
+                self.greylist_delay + self.greylist_spread,
+            )
+        } else {
+            history.backoff_steps = history.backoff_steps.saturating_add(1);
+            // Suspensions are not the message's doing: leave them out of its age.
+            let own_age = age.saturating_sub(history.suspended);
+            let base = self
+                .schedule
+                .delay(history.backoff_steps, own_age, history.last_wait);
+            self.jittered(base, history.last_wait)
+        };
+        history.last_wait = Some(wait);
+
+        let mut at = now.after(wait);
+        if let Some(end) = suspended_until.filter(|&end| end > at) {
+            let released = end.after(self.rng.between(Duration::ZERO, self.release_spread));
+            history.suspended = history.suspended.saturating_add(released.since(at));
+            at = released;
+        }
+        let deadline = history.first_attempt.after(self.max_age);
+        RetryDecision::RetryAt(at.min(deadline))
+    }
+
+    fn jittered(&self, base: Duration, previous: Option<Duration>) -> Duration {
+        match self.jitter {
+            Jitter::None => base,
+            Jitter::Full => self.rng.between(self.hint_floor.min(base), base),
+            Jitter::Decorrelated => {
+                let grown = previous.map_or(base, |p| p.saturating_mul(3));
+                let high = grown.clamp(base, base.saturating_mul(2));
+                self.rng.between(base, high)
+            }
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    /// The standard schedule with the builder's defaults.
+    fn default() -> Self {
+        RetryPolicy::builder().assemble()
+    }
+}
+
+/// Builds a [`RetryPolicy`]; see [`RetryPolicy::builder`].
+#[derive(Clone, Debug)]
+pub struct RetryPolicyBuilder {
+    schedule: Schedule,
+    max_age: Duration,
+    max_attempts: Option<u32>,
+    greylist_delay: Duration,
+    greylist_spread: Duration,
+    hint_floor: Duration,
+    release_spread: Duration,
+    jitter: Jitter,
+    seed: Option<u64>,
+}
+
+impl RetryPolicyBuilder {
+    fn new(schedule: Schedule, max_age: Duration) -> Self {
+        Self {
+            schedule,
+            max_age,
+            max_attempts: None,
+            // postgrey's default --delay is 300 s; come back within the minute after.
+            greylist_delay: Duration::from_secs(300),
+            greylist_spread: MINUTE,
+            hint_floor: MINUTE,
+            release_spread: 5 * MINUTE,
+            jitter: Jitter::default(),
+            seed: None,
+        }
+    }
+
+    /// The first waits, in order (default 5, 15, 30, 60 minutes).
+    #[must_use]
+    pub fn delays(mut self, waits: impl IntoIterator<Item = Duration>) -> Self {
+        let then_every = match &self.schedule {
+            Schedule::Steps { then_every, .. } => *then_every,
+            _ => Duration::from_secs(3600),
+        };
+        self.schedule = Schedule::Steps {
+            steps: waits.into_iter().collect(),
+            then_every,
+        };
+        self
+    }
+
+    /// The wait after the listed ones run out, for good (default 60 minutes): the cap.
+    #[must_use]
+    pub fn then_every(mut self, wait: Duration) -> Self {
+        let steps = match &mut self.schedule {
+            Schedule::Steps { steps, .. } => std::mem::take(steps),
+            _ => Vec::new(),
+        };
+        self.schedule = Schedule::Steps {
+            steps,
+            then_every: wait,
+        };
+        self
+    }
+
+    /// Give up on a message this long after its first attempt (default 5 days,
+    /// RFC 5321 §4.5.4.1).
+    #[must_use]
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = age;
+        self
+    }
+
+    /// Give up after this many attempts in all (default: no limit but the age).
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// How long a greylisting server makes a new sender wait (default 300 s, postgrey's).
+    #[must_use]
+    pub fn greylist_delay(mut self, wait: Duration) -> Self {
+        self.greylist_delay = wait;
+        self
+    }
+
+    /// The retry after a greylisting falls within this long after the window
+    /// (default 60 s).
+    #[must_use]
+    pub fn greylist_spread(mut self, spread: Duration) -> Self {
+        self.greylist_spread = spread;
+        self
+    }
+
+    /// The shortest wait a server hint can set (default 60 s), so that "try again in
+    /// 1 second" does not start a hot loop.
+    #[must_use]
+    pub fn hint_floor(mut self, floor: Duration) -> Self {
+        self.hint_floor = floor;
+        self
+    }
+
+    /// Messages released by the end of a route suspension are spread over this long
+    /// after it (default 5 minutes).
+    #[must_use]
+    pub fn release_spread(mut self, spread: Duration) -> Self {
+        self.release_spread = spread;
+        self
+    }
+
+    /// How scheduled waits are spread (default [`Jitter::Decorrelated`]).
+    #[must_use]
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Seeds the random spread, for reproducible tests (default: a fresh seed).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks the settings: waits and ages must be positive and not absurd (no wait
+    /// over 30 days, no maximum age over a year), at least one attempt.
+    pub fn build(self) -> Result<RetryPolicy, ConfigError> {
+        let check = |setting: &'static str, value: Duration, max: Duration, zero_ok: bool| {
+            if value.is_zero() && !zero_ok {
+                Err(ConfigError::Zero { setting })
+            } else if value > max {
+                Err(ConfigError::TooLong {
+                    setting,
+                    value,
+                    max,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        if let Schedule::Steps { steps, then_every } = &self.schedule {
+            for &step in steps {
+                check("delays", step, MAX_WAIT, false)?;
+            }
+            check("then_every", *then_every, MAX_WAIT, false)?;
+        }
+        check("max_age", self.max_age, MAX_AGE, false)?;
+        if self.max_attempts == Some(0) {
+            return Err(ConfigError::Zero {
+                setting: "max_attempts",
+            });
+        }
+        check("greylist_delay", self.greylist_delay, MAX_WAIT, false)?;
+        check("greylist_spread", self.greylist_spread, MAX_WAIT, true)?;
+        check("hint_floor", self.hint_floor, MAX_WAIT, false)?;
+        check("release_spread", self.release_spread, MAX_WAIT, true)?;
+        Ok(self.assemble())
+    }
+
+    /// The policy, unchecked: for presets, whose values are known good.
+    fn assemble(self) -> RetryPolicy {
+        RetryPolicy {
+            schedule: self.schedule,
+            max_age: self.max_age,
+            max_attempts: self.max_attempts,
+            greylist_delay: self.greylist_delay,
+            greylist_spread: self.greylist_spread,
+            hint_floor: self.hint_floor,
+            hint_spread: 0.1,
+            release_spread: self.release_spread,
+            jitter: self.jitter,
+            rng: Rng::new(self.seed.unwrap_or_else(Rng::seed_from_environment)),
+        }
+    }
+}
+
+impl fmt::Display for Jitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Jitter::None => "none",
+            Jitter::Full => "full",
+            Jitter::Decorrelated => "decorrelated",
+        })
+    }
+}
