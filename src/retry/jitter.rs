@@ -20,11 +20,18 @@ pub enum Jitter {
     Decorrelated,
 }
 
-/// SplitMix64 over an atomic counter: lock-free, shared by clones of nothing, and
-/// deterministic for one seed and one order of calls.
+/// SplitMix64 over an atomic counter: lock-free, and deterministic for one seed and one
+/// order of calls.
 #[derive(Debug)]
 pub(super) struct Rng {
     state: AtomicU64,
+}
+
+impl Clone for Rng {
+    /// The clone starts where the original is and then goes its own way.
+    fn clone(&self) -> Self {
+        Self::new(self.seed())
+    }
 }
 
 impl Rng {
@@ -44,7 +51,7 @@ impl Rng {
         hasher.finish()
     }
 
-    pub(super) fn seed(&self) -> u64 {
+    fn seed(&self) -> u64 {
         self.state.load(Ordering::Relaxed)
     }
 

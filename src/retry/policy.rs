@@ -119,7 +119,9 @@ pub enum GiveUpReason {
 /// minutes" is honoured (within a floor and the maximum age), a route suspension pushes
 /// the retry past its end without inflating the message's own backoff, and jitter
 /// spreads messages that failed together. See [`RetryPolicy::next_retry`].
-#[derive(Debug)]
+/// Clones continue from the same random state, so they repeat the original's choices
+/// for the same calls.
+#[derive(Clone, Debug)]
 pub struct RetryPolicy {
     schedule: Schedule,
     max_age: Duration,
@@ -131,25 +133,6 @@ pub struct RetryPolicy {
     release_spread: Duration,
     jitter: Jitter,
     rng: Rng,
-}
-
-impl Clone for RetryPolicy {
-    /// The clone continues from the same random state, so it repeats the original's
-    /// choices for the same calls.
-    fn clone(&self) -> Self {
-        Self {
-            schedule: self.schedule.clone(),
-            max_age: self.max_age,
-            max_attempts: self.max_attempts,
-            greylist_delay: self.greylist_delay,
-            greylist_spread: self.greylist_spread,
-            hint_floor: self.hint_floor,
-            hint_spread: self.hint_spread,
-            release_spread: self.release_spread,
-            jitter: self.jitter,
-            rng: Rng::new(self.rng.seed()),
-        }
-    }
 }
 
 impl RetryPolicy {
