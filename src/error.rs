@@ -167,3 +167,19 @@ pub enum ConfigError {
         max: std::time::Duration,
     },
 }
+
+/// A route could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// A domain, MX host or site name is not a valid DNS name.
+    #[error("invalid {kind} {name:?}: {reason}")]
+    InvalidName {
+        /// `"domain"`, `"MX host"`, `"MX suffix"` or `"site name"`.
+        kind: &'static str,
+        /// The name given (at most 64 characters of it).
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}

@@ -39,6 +39,7 @@
 //!   your own rules.
 //! - [`provider`]: the receiving providers the classifier recognises.
 //! - [`retry`]: when to try a deferred message again, and a small retry queue.
+//! - [`route`]: routes (sending IP, destination) and the sites they group onto.
 //! - [`error`]: the error types.
 #![forbid(unsafe_code)]
 #![warn(
@@ -53,6 +54,7 @@ pub mod error;
 pub mod provider;
 pub mod reply;
 pub mod retry;
+pub mod route;
 
 /// The examples of README.md, compiled and run as doctests.
 #[cfg(doctest)]
@@ -60,6 +62,6 @@ pub mod retry;
 struct ReadmeDoctests;
 
 pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, Severity};
-pub use error::{ConfigError, ParseError, RuleError};
+pub use error::{ConfigError, ParseError, RouteError, RuleError};
 pub use provider::Provider;
 pub use reply::Reply;

@@ -141,3 +141,74 @@ pub(crate) const MARKERS: &[(Provider, &[&str])] = &[
     (Provider::Proofpoint, &["proofpoint", "pphosted"]),
     (Provider::Barracuda, &["barracuda", "cuda_nsu"]),
 ];
+
+/// Where each provider receives mail: MX host suffixes (every domain hosted there, such
+/// as any Google Workspace domain) and the provider's own mailbox domains.
+///
+/// Sources: MX suffixes as KumoMTA's shaping data groups providers
+/// (`assets/policy-extras/shaping.toml`: `.google.com`, `.googlemail.com`,
+/// `.yahoodns.net`, `.olc.protection.outlook.com`, `.mail.protection.outlook.com`,
+/// `.mx.microsoft`, `.icloud.com`, `.mimecast.com`); the others from the providers' own
+/// MX records as published in DNS.
+const HOSTS: &[(Provider, &[&str], &[&str])] = &[
+    (
+        Provider::Google,
+        &[".google.com", ".googlemail.com"],
+        &["gmail.com", "googlemail.com"],
+    ),
+    (
+        Provider::Microsoft,
+        &[".protection.outlook.com", ".mx.microsoft"],
+        &["outlook.com", "hotmail.com", "live.com", "msn.com"],
+    ),
+    (
+        Provider::Yahoo,
+        &[".yahoodns.net"],
+        &["yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "yahoo.co.uk", "yahoo.fr"],
+    ),
+    (Provider::Apple, &[".icloud.com"], &["icloud.com", "me.com", "mac.com"]),
+    (Provider::Comcast, &[".comcast.net"], &["comcast.net"]),
+    (Provider::Cox, &[], &["cox.net"]),
+    (Provider::Spectrum, &[], &["charter.net", "spectrum.net", "roadrunner.com"]),
+    (
+        Provider::Gmx,
+        &[".gmx.net", ".web.de", ".mail.com", ".kundenserver.de"],
+        &["gmx.de", "gmx.net", "gmx.com", "web.de", "mail.com"],
+    ),
+    (Provider::GoDaddy, &[".secureserver.net"], &[]),
+    (Provider::Orange, &[".orange.fr"], &["orange.fr", "wanadoo.fr"]),
+    (Provider::Free, &[".free.fr"], &["free.fr"]),
+    (Provider::Zoho, &[".zoho.com", ".zoho.eu"], &["zoho.com", "zohomail.com"]),
+    (Provider::Yandex, &[".yandex.net", ".yandex.ru"], &["yandex.ru", "yandex.com"]),
+    (Provider::MailRu, &[".mail.ru"], &["mail.ru", "bk.ru", "inbox.ru", "list.ru"]),
+    (Provider::Qq, &[".qq.com"], &["qq.com"]),
+    (
+        Provider::Mimecast,
+        &[".mimecast.com", ".mimecast.co.za", ".mimecast-offshore.com"],
+        &[],
+    ),
+    (Provider::Proofpoint, &[".pphosted.com", ".ppe-hosted.com"], &[]),
+    (Provider::Barracuda, &[".barracudanetworks.com"], &[]),
+];
+
+impl Provider {
+    /// The provider whose MX host this is, from its name (already lowercase, without
+    /// trailing dot): `gmail-smtp-in.l.google.com` is Google, so is every Google
+    /// Workspace domain's `aspmx.l.google.com`.
+    pub fn from_mx_host(host: &str) -> Option<Provider> {
+        HOSTS.iter().find_map(|(provider, suffixes, _)| {
+            suffixes
+                .iter()
+                .any(|suffix| host.ends_with(suffix) || host == &suffix[1..])
+                .then_some(*provider)
+        })
+    }
+
+    /// The provider whose own mailbox domain this is (lowercase, no trailing dot), such
+    /// as `gmail.com` or `aol.com`. Hosted domains are only known from their MX host.
+    pub fn from_domain(domain: &str) -> Option<Provider> {
+        HOSTS
+            .iter()
+            .find_map(|(provider, _, domains)| domains.contains(&domain).then_some(*provider))
+    }
+}
