@@ -147,7 +147,7 @@ pub enum RuleError {
 }
 
 /// A configuration value that cannot work, found by a builder's `build()`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A duration or count that must be positive is zero.
@@ -155,6 +155,26 @@ pub enum ConfigError {
     Zero {
         /// The setting, as its builder method is named.
         setting: &'static str,
+    },
+    /// A count is larger than makes sense for the setting.
+    #[error("{setting} of {value} is more than the {max} allowed")]
+    TooMany {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: u64,
+        /// The largest value accepted.
+        max: u64,
+    },
+    /// A factor is outside its range.
+    #[error("{setting} of {value} is outside {range}")]
+    OutOfRange {
+        /// The setting.
+        setting: &'static str,
+        /// The value given.
+        value: f64,
+        /// The range accepted.
+        range: &'static str,
     },
     /// A duration is longer than makes sense for the setting.
     #[error("{setting} of {value:?} is longer than the {max:?} allowed")]

@@ -39,6 +39,7 @@
 //!   your own rules.
 //! - [`provider`]: the receiving providers the classifier recognises.
 //! - [`retry`]: when to try a deferred message again, and a small retry queue.
+//! - [`limit`]: session slots and message rates per route, adapting to replies.
 //! - [`route`]: routes (sending IP, destination) and the sites they group onto.
 //! - [`error`]: the error types.
 #![forbid(unsafe_code)]
@@ -51,6 +52,7 @@
 
 pub mod classify;
 pub mod error;
+pub mod limit;
 pub mod provider;
 pub mod reply;
 pub mod retry;

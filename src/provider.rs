@@ -164,30 +164,65 @@ const HOSTS: &[(Provider, &[&str], &[&str])] = &[
     (
         Provider::Yahoo,
         &[".yahoodns.net"],
-        &["yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "yahoo.co.uk", "yahoo.fr"],
+        &[
+            "yahoo.com",
+            "ymail.com",
+            "rocketmail.com",
+            "aol.com",
+            "yahoo.co.uk",
+            "yahoo.fr",
+        ],
     ),
-    (Provider::Apple, &[".icloud.com"], &["icloud.com", "me.com", "mac.com"]),
+    (
+        Provider::Apple,
+        &[".icloud.com"],
+        &["icloud.com", "me.com", "mac.com"],
+    ),
     (Provider::Comcast, &[".comcast.net"], &["comcast.net"]),
     (Provider::Cox, &[], &["cox.net"]),
-    (Provider::Spectrum, &[], &["charter.net", "spectrum.net", "roadrunner.com"]),
+    (
+        Provider::Spectrum,
+        &[],
+        &["charter.net", "spectrum.net", "roadrunner.com"],
+    ),
     (
         Provider::Gmx,
         &[".gmx.net", ".web.de", ".mail.com", ".kundenserver.de"],
         &["gmx.de", "gmx.net", "gmx.com", "web.de", "mail.com"],
     ),
     (Provider::GoDaddy, &[".secureserver.net"], &[]),
-    (Provider::Orange, &[".orange.fr"], &["orange.fr", "wanadoo.fr"]),
+    (
+        Provider::Orange,
+        &[".orange.fr"],
+        &["orange.fr", "wanadoo.fr"],
+    ),
     (Provider::Free, &[".free.fr"], &["free.fr"]),
-    (Provider::Zoho, &[".zoho.com", ".zoho.eu"], &["zoho.com", "zohomail.com"]),
-    (Provider::Yandex, &[".yandex.net", ".yandex.ru"], &["yandex.ru", "yandex.com"]),
-    (Provider::MailRu, &[".mail.ru"], &["mail.ru", "bk.ru", "inbox.ru", "list.ru"]),
+    (
+        Provider::Zoho,
+        &[".zoho.com", ".zoho.eu"],
+        &["zoho.com", "zohomail.com"],
+    ),
+    (
+        Provider::Yandex,
+        &[".yandex.net", ".yandex.ru"],
+        &["yandex.ru", "yandex.com"],
+    ),
+    (
+        Provider::MailRu,
+        &[".mail.ru"],
+        &["mail.ru", "bk.ru", "inbox.ru", "list.ru"],
+    ),
     (Provider::Qq, &[".qq.com"], &["qq.com"]),
     (
         Provider::Mimecast,
         &[".mimecast.com", ".mimecast.co.za", ".mimecast-offshore.com"],
         &[],
     ),
-    (Provider::Proofpoint, &[".pphosted.com", ".ppe-hosted.com"], &[]),
+    (
+        Provider::Proofpoint,
+        &[".pphosted.com", ".ppe-hosted.com"],
+        &[],
+    ),
     (Provider::Barracuda, &[".barracudanetworks.com"], &[]),
 ];
 

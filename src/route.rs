@@ -95,7 +95,9 @@ fn normalise_name(kind: &'static str, name: &str) -> Result<Arc<str>, RouteError
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            return Err(bad("a label holds a character other than a-z, 0-9, '-', '_'"));
+            return Err(bad(
+                "a label holds a character other than a-z, 0-9, '-', '_'",
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(bad("a label starts or ends with '-'"));
@@ -257,8 +259,21 @@ mod tests {
 
     #[test]
     fn normalises_and_rejects() {
-        assert_eq!(Destination::new(" Gmail.COM. ").unwrap().domain(), "gmail.com");
-        for bad in ["", ".", "a..b", "-a.com", "a-.com", "exa mple.com", "bücher.de", &"a".repeat(64), &format!("{}.com", "a.".repeat(130))] {
+        assert_eq!(
+            Destination::new(" Gmail.COM. ").unwrap().domain(),
+            "gmail.com"
+        );
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "exa mple.com",
+            "bücher.de",
+            &"a".repeat(64),
+            &format!("{}.com", "a.".repeat(130)),
+        ] {
             assert!(Destination::new(bad).is_err(), "{bad:?}");
         }
         assert!(Destination::new("xn--bcher-kva.de").is_ok());
@@ -275,7 +290,13 @@ mod tests {
         };
         assert_eq!(site("gmail.com", None), "google");
         assert_eq!(site("corp.example", Some("ASPMX.L.GOOGLE.COM.")), "google");
-        assert_eq!(site("contoso.example", Some("contoso-example.mail.protection.outlook.com")), "microsoft");
+        assert_eq!(
+            site(
+                "contoso.example",
+                Some("contoso-example.mail.protection.outlook.com")
+            ),
+            "microsoft"
+        );
         assert_eq!(site("aol.com", None), "yahoo");
         assert_eq!(site("x.example", Some("mta5.am0.yahoodns.net")), "yahoo");
         assert_eq!(site("example.org", None), "example.org");

@@ -1,0 +1,283 @@
+//! Limit settings: [`Rate`], [`ScopeLimits`], [`SiteLimits`], [`Adaptive`], and the
+//! provider presets.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::provider::Provider;
+
+/// The longest period a rate may be expressed over.
+const MAX_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most sessions one scope may allow at once.
+const MAX_SESSIONS: u32 = 100_000;
+
+/// A message rate: `count` per `per`, with up to `burst` at once (GCRA, as governor
+/// keeps it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    count: u32,
+    per: Duration,
+    burst: u32,
+}
+
+impl Rate {
+    /// `count` messages per `per`, burst 1. Errors: zero count or period, a period over
+    /// 7 days, or more than one message per microsecond.
+    pub fn new(count: u32, per: Duration) -> Result<Self, ConfigError> {
+        if count == 0 {
+            return Err(ConfigError::Zero {
+                setting: "rate count",
+            });
+        }
+        if per.is_zero() {
+            return Err(ConfigError::Zero {
+                setting: "rate period",
+            });
+        }
+        if per > MAX_PERIOD {
+            return Err(ConfigError::TooLong {
+                setting: "rate period",
+                value: per,
+                max: MAX_PERIOD,
+            });
+        }
+        if per / count < Duration::from_micros(1) {
+            return Err(ConfigError::Zero {
+                setting: "rate interval (more than one message per microsecond)",
+            });
+        }
+        Ok(Self {
+            count,
+            per,
+            burst: 1,
+        })
+    }
+
+    /// `count` per second.
+    pub fn per_second(count: u32) -> Result<Self, ConfigError> {
+        Self::new(count, Duration::from_secs(1))
+    }
+
+    /// `count` per minute.
+    pub fn per_minute(count: u32) -> Result<Self, ConfigError> {
+        Self::new(count, Duration::from_secs(60))
+    }
+
+    /// `count` per hour.
+    pub fn per_hour(count: u32) -> Result<Self, ConfigError> {
+        Self::new(count, Duration::from_secs(3600))
+    }
+
+    /// Allows up to `burst` messages at once (at most `count`).
+    pub fn with_burst(mut self, burst: u32) -> Result<Self, ConfigError> {
+        if burst == 0 {
+            return Err(ConfigError::Zero { setting: "burst" });
+        }
+        self.burst = burst.min(self.count);
+        Ok(self)
+    }
+
+    /// The time one message uses up.
+    pub fn interval(&self) -> Duration {
+        self.per / self.count
+    }
+
+    /// How many messages may go at once.
+    pub fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Messages per period.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The period.
+    pub fn per(&self) -> Duration {
+        self.per
+    }
+}
+
+/// Limits of one scope: a message rate and a cap on simultaneous sessions; `None`
+/// means unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScopeLimits {
+    /// Messages per time.
+    pub rate: Option<Rate>,
+    /// Simultaneous SMTP sessions.
+    pub sessions: Option<u32>,
+}
+
+impl ScopeLimits {
+    /// No limit.
+    pub const UNLIMITED: ScopeLimits = ScopeLimits {
+        rate: None,
+        sessions: None,
+    };
+
+    /// A cap on simultaneous sessions only.
+    pub fn sessions(sessions: u32) -> Self {
+        Self {
+            rate: None,
+            sessions: Some(sessions),
+        }
+    }
+
+    /// Adds a message rate.
+    #[must_use]
+    pub fn with_rate(mut self, rate: Rate) -> Self {
+        self.rate = Some(rate);
+        self
+    }
+
+    pub(super) fn validate(&self, setting: &'static str) -> Result<(), ConfigError> {
+        match self.sessions {
+            Some(0) => Err(ConfigError::Zero { setting }),
+            Some(n) if n > MAX_SESSIONS => Err(ConfigError::TooMany {
+                setting,
+                value: u64::from(n),
+                max: u64::from(MAX_SESSIONS),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The limits of one receiving site: for the site as a whole (all sending IPs
+/// together), for each (sending IP, site) pair, and messages per session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteLimits {
+    /// All sending IPs together.
+    pub site: ScopeLimits,
+    /// Each sending IP towards the site.
+    pub pair: ScopeLimits,
+    /// Messages one SMTP session may carry (`None`: no limit).
+    pub deliveries_per_session: Option<u32>,
+}
+
+impl SiteLimits {
+    /// The preset for a provider, from what the provider documents or asks for; `None`
+    /// where nothing is published. Values are per sending IP (pair) unless noted.
+    pub fn preset(provider: Provider) -> Option<SiteLimits> {
+        // Sources: KumoMTA `assets/policy-extras/shaping.toml` (values marked there as
+        // provided by the providers, with their pages), and DESIGN.md's provider facts.
+        let pair = |sessions: u32, deliveries: Option<u32>| SiteLimits {
+            site: ScopeLimits::UNLIMITED,
+            pair: ScopeLimits::sessions(sessions),
+            deliveries_per_session: deliveries,
+        };
+        Some(match provider {
+            // support.google.com/mail/answer/81126: 5 connections, 50 messages each.
+            Provider::Google => pair(5, Some(50)),
+            // sendersupport.olc.protection.outlook.com/pm/Policies: 5 connections,
+            // 50 messages each.
+            Provider::Microsoft => pair(5, Some(50)),
+            // senders.yahooinc.com/best-practices (provided by Yahoo): 20 messages per
+            // connection; connections as the default.
+            Provider::Yahoo => pair(10, Some(20)),
+            // support.apple.com/en-us/102322: 10 connections, 5 messages each.
+            Provider::Apple => pair(10, Some(5)),
+            // spa.xfinity.com/postmaster (provided by Comcast): 25 connections per IP,
+            // 1000 messages each.
+            Provider::Comcast => pair(25, Some(1000)),
+            // Cox: 5 connections and 100 messages per connection (DESIGN.md).
+            Provider::Cox => pair(5, Some(100)),
+            // messagerie.orange.fr/postmaster: 3 simultaneous connections per IP.
+            Provider::Orange => pair(3, None),
+            // Provided by Mimecast: 10 connections, 100 messages each.
+            Provider::Mimecast => pair(10, Some(100)),
+            // Provided by mail.com (GMX / web.de platform): 100 messages per connection.
+            Provider::Gmx => pair(10, Some(100)),
+            _ => return None,
+        })
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.site.validate("site sessions")?;
+        self.pair.validate("pair sessions")?;
+        if self.deliveries_per_session == Some(0) {
+            return Err(ConfigError::Zero {
+                setting: "deliveries_per_session",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How a pair's limits follow what the receiver says (see
+/// [`Limits::feedback`](super::Limits::feedback)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adaptive {
+    /// A rate or reputation deferral multiplies the pair's rate by this (0 < f < 1).
+    pub decrease: f64,
+    /// The pair's rate never goes below this.
+    pub floor: Rate,
+    /// Successes in a row before the pair's rate and sessions step back up.
+    pub ramp_after: u32,
+    /// Each step adds this share of the configured ceiling to the rate (0 < s ≤ 1).
+    pub ramp_step: f64,
+    /// Suspension after a `rate_limited` deferral without a server hint.
+    pub rate_limited_pause: Duration,
+    /// Suspension after a `reputation` deferral without a server hint.
+    pub reputation_pause: Duration,
+    /// Suspension after a `server_busy` reply without a server hint.
+    pub busy_pause: Duration,
+}
+
+impl Default for Adaptive {
+    /// Halve on deferral, floor 1 per minute, step +10 % of the ceiling every 20
+    /// successes; pauses of 5 minutes (rate), 30 minutes (reputation), 1 minute (busy).
+    fn default() -> Self {
+        Self {
+            decrease: 0.5,
+            floor: Rate {
+                count: 1,
+                per: Duration::from_secs(60),
+                burst: 1,
+            },
+            ramp_after: 20,
+            ramp_step: 0.1,
+            rate_limited_pause: Duration::from_secs(300),
+            reputation_pause: Duration::from_secs(1800),
+            busy_pause: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Adaptive {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.decrease > 0.0 && self.decrease < 1.0) {
+            return Err(ConfigError::OutOfRange {
+                setting: "adaptive decrease",
+                value: self.decrease,
+                range: "0 < decrease < 1",
+            });
+        }
+        if !(self.ramp_step > 0.0 && self.ramp_step <= 1.0) {
+            return Err(ConfigError::OutOfRange {
+                setting: "adaptive ramp_step",
+                value: self.ramp_step,
+                range: "0 < ramp_step <= 1",
+            });
+        }
+        if self.ramp_after == 0 {
+            return Err(ConfigError::Zero {
+                setting: "adaptive ramp_after",
+            });
+        }
+        for (setting, pause) in [
+            ("rate_limited_pause", self.rate_limited_pause),
+            ("reputation_pause", self.reputation_pause),
+            ("busy_pause", self.busy_pause),
+        ] {
+            if pause > MAX_PERIOD {
+                return Err(ConfigError::TooLong {
+                    setting,
+                    value: pause,
+                    max: MAX_PERIOD,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! Route limits on a fake clock: quotas, session caps, adaptation, presets, bad config.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, FakeRelativeClock};
+use smtp_throttle::limit::{
+    Adaptive, LimitKind, LimitScope, Limits, Rate, ScopeLimits, SiteLimits,
+};
+use smtp_throttle::route::{Destination, Route};
+use smtp_throttle::{classify, ConfigError, Reply};
+
+fn route(domain: &str) -> Route {
+    Route::new(
+        "192.0.2.7".parse::<IpAddr>().unwrap(),
+        Destination::new(domain).unwrap(),
+    )
+}
+
+fn pair_limits(sessions: u32, rate: Rate) -> SiteLimits {
+    SiteLimits {
+        site: ScopeLimits::UNLIMITED,
+        pair: ScopeLimits::sessions(sessions).with_rate(rate),
+        deliveries_per_session: None,
+    }
+}
+
+fn limits(clock: &FakeRelativeClock, site: SiteLimits) -> Limits<FakeRelativeClock> {
+    Limits::builder_with_clock(clock.clone())
+        .site_default(site)
+        .build()
+        .unwrap()
+}
+
+fn reply(wire: &str) -> smtp_throttle::Classification {
+    classify(&Reply::parse(wire).unwrap())
+}
+
+#[test]
+fn no_quota_is_exceeded_in_any_window() {
+    for burst in [1, 5] {
+        let clock = FakeRelativeClock::default();
+        let rate = Rate::per_minute(30).unwrap().with_burst(burst).unwrap();
+        let limits = limits(&clock, pair_limits(1, rate));
+        let r = route("example.org");
+        let mut permit = limits.try_acquire(&r).unwrap();
+        let mut sent: Vec<Duration> = Vec::new();
+        for _ in 0..6000 {
+            while permit.try_message().is_ok() {
+                sent.push(clock.now().into());
+            }
+            clock.advance(Duration::from_millis(100));
+        }
+        // 10 minutes at 30/min: 300 messages, plus the burst.
+        assert!(
+            sent.len() >= 300 && sent.len() <= 300 + burst as usize,
+            "{}",
+            sent.len()
+        );
+        for (i, start) in sent.iter().enumerate() {
+            let in_window = sent[i..]
+                .iter()
+                .take_while(|t| **t < *start + Duration::from_secs(60))
+                .count();
+            assert!(
+                in_window < 30 + burst as usize,
+                "{in_window} in one minute (burst {burst})"
+            );
+        }
+    }
+}
+
+#[test]
+fn wait_names_the_limiters_earliest_instant() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(1, Rate::per_minute(6).unwrap()));
+    let r = route("example.org");
+    let mut permit = limits.try_acquire(&r).unwrap();
+    permit.try_message().unwrap();
+    let wait = permit.try_message().unwrap_err();
+    assert_eq!((wait.scope, wait.kind), (LimitScope::Pair, LimitKind::Rate));
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(10))
+    );
+    clock.advance(Duration::from_millis(9_999));
+    assert!(permit.try_message().is_err());
+    clock.advance(Duration::from_millis(1));
+    assert!(permit.try_message().is_ok());
+}
+
+#[test]
+fn sessions_never_exceed_the_cap_across_threads() {
+    let limits = Limits::builder_with_clock(FakeRelativeClock::default())
+        .site_default(pair_limits(3, Rate::per_second(1000).unwrap()))
+        .build()
+        .unwrap();
+    let r = route("example.org");
+    let observed = Arc::new(AtomicU32::new(0));
+    let max = Arc::new(AtomicU32::new(0));
+    let granted = Arc::new(AtomicU32::new(0));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5_000 {
+                    if let Ok(permit) = limits.try_acquire(&r) {
+                        let now = observed.fetch_add(1, Ordering::SeqCst) + 1;
+                        max.fetch_max(now, Ordering::SeqCst);
+                        granted.fetch_add(1, Ordering::SeqCst);
+                        std::thread::yield_now();
+                        observed.fetch_sub(1, Ordering::SeqCst);
+                        drop(permit);
+                    }
+                }
+            });
+        }
+    });
+    assert!(
+        max.load(Ordering::SeqCst) <= 3,
+        "max in flight {}",
+        max.load(Ordering::SeqCst)
+    );
+    assert!(granted.load(Ordering::SeqCst) > 0);
+    assert_eq!(limits.in_flight(&r), 0);
+}
+
+#[test]
+fn permits_come_back_on_drop_and_on_panic() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(1, Rate::per_second(10).unwrap()));
+    let r = route("example.org");
+    let p = limits.try_acquire(&r).unwrap();
+    let wait = limits.try_acquire(&r).unwrap_err();
+    assert_eq!((wait.kind, wait.until), (LimitKind::Sessions, None));
+    drop(p);
+    let worker = {
+        let limits = limits.clone();
+        let r = r.clone();
+        std::thread::spawn(move || {
+            let _permit = limits.try_acquire(&r).unwrap();
+            panic!("the sender panicked while holding its permit");
+        })
+    };
+    assert!(worker.join().is_err());
+    assert_eq!(limits.in_flight(&r), 0);
+    assert!(limits.try_acquire(&r).is_ok());
+}
+
+#[test]
+fn decrease_suspend_then_ramp_up() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(4, Rate::per_minute(60).unwrap()));
+    let r = route("example.org");
+    assert_eq!(limits.pair_limits(&r).0, Some(Duration::from_secs(1)));
+
+    limits.feedback(&r, &reply("421 4.7.0 Try again later, closing connection."));
+    let wait = limits.try_acquire(&r).unwrap_err();
+    assert_eq!(
+        (wait.scope, wait.kind),
+        (LimitScope::Pair, LimitKind::Suspended)
+    );
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(300))
+    );
+    assert_eq!(limits.pair_limits(&r).0, Some(Duration::from_secs(2)));
+
+    // Once the suspension ends, the halved rate holds: one message per 2 s.
+    clock.advance(Duration::from_secs(300));
+    let mut permit = limits.try_acquire(&r).unwrap();
+    assert!(permit.try_message().is_ok());
+    let wait = permit.try_message().unwrap_err();
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(2))
+    );
+    clock.advance(Duration::from_secs(2));
+    assert!(permit.try_message().is_ok());
+
+    // 20 successes in a row step the rate up by 10 % of the ceiling each time.
+    let ok = reply("250 2.0.0 Ok: queued");
+    for step in 1..=5 {
+        for _ in 0..20 {
+            limits.feedback(&r, &ok);
+        }
+        let per_sec = 1.0 / limits.pair_limits(&r).0.unwrap().as_secs_f64();
+        assert!(
+            (per_sec - (0.5 + 0.1 * f64::from(step))).abs() < 1e-6,
+            "step {step}: {per_sec}"
+        );
+    }
+    for _ in 0..200 {
+        limits.feedback(&r, &ok);
+    }
+    assert_eq!(
+        limits.pair_limits(&r).0,
+        Some(Duration::from_secs(1)),
+        "back at the ceiling"
+    );
+}
+
+#[test]
+fn a_changed_rate_does_not_lock_the_route_out() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(1, Rate::per_second(10).unwrap()));
+    let r = route("example.org");
+    let mut p = limits.try_acquire(&r).unwrap();
+    p.try_message().unwrap();
+    drop(p);
+    // The limiter has lived for a day when the rate changes.
+    clock.advance(Duration::from_secs(86_400));
+    limits.feedback(&r, &reply("421 4.7.0 Try again later, closing connection."));
+    clock.advance(Duration::from_secs(300));
+    let mut p = limits.try_acquire(&r).unwrap();
+    // The new rate is 5/s: the first message comes within one interval, not a day.
+    clock.advance(Duration::from_millis(200));
+    assert!(p.try_message().is_ok());
+}
+
+#[test]
+fn server_hints_set_the_pause_and_greylisting_changes_nothing() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(2, Rate::per_second(10).unwrap()));
+    let r = route("example.org");
+    limits.feedback(
+        &r,
+        &reply("450 4.2.1 Message was greylisted, try again in 51 seconds"),
+    );
+    assert!(limits.try_acquire(&r).is_ok());
+    assert_eq!(limits.pair_limits(&r).0, Some(Duration::from_millis(100)));
+    limits.feedback(
+        &r,
+        &reply("451 4.7.1 Rate limit exceeded, try again in 10 minutes"),
+    );
+    let wait = limits.try_acquire(&r).unwrap_err();
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(600))
+    );
+    let busy = route("busy.example");
+    limits.feedback(&busy, &reply("421 4.4.5 Server busy, try again later."));
+    let wait = limits.try_acquire(&busy).unwrap_err();
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn too_many_connections_lowers_the_cap_never_below_one() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(10, Rate::per_second(100).unwrap()));
+    let r = route("example.org");
+    let permits: Vec<_> = (0..4).map(|_| limits.try_acquire(&r).unwrap()).collect();
+    let too_many = reply("421 4.7.0 mx.example.org Error: too many connections from 192.0.2.7");
+    limits.feedback(&r, &too_many);
+    assert_eq!(limits.pair_limits(&r).1, Some(3));
+    drop(permits);
+    for _ in 0..10 {
+        limits.feedback(&r, &too_many);
+    }
+    assert_eq!(limits.pair_limits(&r).1, Some(1));
+    let _one = limits.try_acquire(&r).unwrap();
+    assert_eq!(
+        limits.try_acquire(&r).unwrap_err().kind,
+        LimitKind::Sessions
+    );
+}
+
+#[test]
+fn provider_presets_apply_and_sessions_carry_their_deliveries() {
+    let clock = FakeRelativeClock::default();
+    let limits = Limits::builder_with_clock(clock.clone()).build().unwrap();
+    let gmail = route("gmail.com");
+    assert_eq!(limits.pair_limits(&gmail).1, Some(5));
+    let mut permit = limits.try_acquire(&gmail).unwrap();
+    let mut sent = 0;
+    loop {
+        match permit.try_message() {
+            Ok(()) => sent += 1,
+            Err(w) if w.kind == LimitKind::Rate => clock.advance(Duration::from_millis(10)),
+            Err(w) => {
+                assert_eq!(w.kind, LimitKind::SessionFull);
+                break;
+            }
+        }
+    }
+    assert_eq!(sent, 50);
+    let no_presets = Limits::builder_with_clock(clock)
+        .without_presets()
+        .build()
+        .unwrap();
+    assert_eq!(no_presets.pair_limits(&gmail).1, Some(10));
+}
+
+#[test]
+fn invalid_configuration_is_rejected() {
+    assert!(matches!(Rate::per_second(0), Err(ConfigError::Zero { .. })));
+    assert!(matches!(
+        Rate::new(1, Duration::ZERO),
+        Err(ConfigError::Zero { .. })
+    ));
+    assert!(matches!(
+        Rate::new(1, Duration::from_secs(30 * 86_400)),
+        Err(ConfigError::TooLong { .. })
+    ));
+    assert!(matches!(
+        Rate::new(u32::MAX, Duration::from_secs(1)),
+        Err(ConfigError::Zero { .. })
+    ));
+    assert!(matches!(
+        Rate::per_second(5).unwrap().with_burst(0),
+        Err(ConfigError::Zero { .. })
+    ));
+    let build = |site: SiteLimits| Limits::builder().site_default(site).build().map(|_| ());
+    assert!(matches!(
+        build(SiteLimits {
+            pair: ScopeLimits::sessions(0),
+            ..SiteLimits::default()
+        }),
+        Err(ConfigError::Zero { .. })
+    ));
+    assert!(matches!(
+        build(SiteLimits {
+            site: ScopeLimits::sessions(10_000_000),
+            ..SiteLimits::default()
+        }),
+        Err(ConfigError::TooMany { .. })
+    ));
+    assert!(matches!(
+        build(SiteLimits {
+            deliveries_per_session: Some(0),
+            ..SiteLimits::default()
+        }),
+        Err(ConfigError::Zero { .. })
+    ));
+    let adaptive = |a: Adaptive| Limits::builder().adaptive(a).build().map(|_| ());
+    assert!(matches!(
+        adaptive(Adaptive {
+            decrease: 1.5,
+            ..Adaptive::default()
+        }),
+        Err(ConfigError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        adaptive(Adaptive {
+            decrease: f64::NAN,
+            ..Adaptive::default()
+        }),
+        Err(ConfigError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        adaptive(Adaptive {
+            ramp_after: 0,
+            ..Adaptive::default()
+        }),
+        Err(ConfigError::Zero { .. })
+    ));
+}
