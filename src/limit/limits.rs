@@ -179,16 +179,63 @@ struct Pair<C: Clock> {
     successes: u32,
 }
 
-/// A site's state: its own slot and its pairs by sending IP.
+/// A site's state: its own slot and the messages its sessions may carry.
 struct SiteState<C: Clock> {
     slot: Slot<C>,
-    pairs: HashMap<IpAddr, Pair<C>>,
     deliveries: Option<u32>,
 }
 
+/// Where a site's entries are: its slot, and its pairs by sending IP.
+struct SiteIndex {
+    slot: usize,
+    pairs: HashMap<IpAddr, usize, IpHash>,
+}
+
+/// A fast hash for the user's own sending IPs (a handful of keys nobody else chooses);
+/// site names, which come from recipients, keep the standard DoS-resistant hasher.
+#[derive(Clone, Copy, Default)]
+struct IpHash;
+
+impl std::hash::BuildHasher for IpHash {
+    type Hasher = IpHasher;
+    fn build_hasher(&self) -> IpHasher {
+        IpHasher(0)
+    }
+}
+
+/// Multiply-rotate mixing of the address bytes (the FxHash step).
+struct IpHasher(u64);
+
+impl std::hash::Hasher for IpHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The slots of one route, by index: found once per `try_acquire`, so that messages
+/// and the release do not hash again.
+#[derive(Clone, Copy, Debug)]
+struct Keys {
+    source: usize,
+    site: usize,
+    pair: usize,
+}
+
+/// Every tracked scope, in vectors indexed through the maps.
 struct State<C: Clock> {
-    sources: HashMap<IpAddr, Slot<C>>,
-    sites: HashMap<Site, SiteState<C>>,
+    source_index: HashMap<IpAddr, usize, IpHash>,
+    site_index: HashMap<Site, SiteIndex>,
+    sources: Vec<Slot<C>>,
+    sites: Vec<SiteState<C>>,
+    pairs: Vec<Pair<C>>,
 }
 
 struct Settings {
@@ -289,6 +336,7 @@ impl<C: Clock> fmt::Debug for Limits<C> {
         f.debug_struct("Limits")
             .field("sources", &state.sources.len())
             .field("sites", &state.sites.len())
+            .field("pairs", &state.pairs.len())
             .finish()
     }
 }
@@ -318,81 +366,94 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn try_acquire(&self, route: &Route) -> Result<Permit<C>, Wait<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        let state = &mut *state;
-        let (source_slot, site_state) = self.entries(state, route);
-        let deliveries = site_state.deliveries;
-        let pair = site_state
-            .pairs
-            .get_mut(&route.source())
-            .map(|p| &mut p.slot);
-        let Some(pair) = pair else {
-            unreachable!("entries() created the pair")
-        };
+        let keys = self.keys(&mut state, route);
+        let State {
+            sources,
+            sites,
+            pairs,
+            ..
+        } = &mut *state;
+        let (source, site, pair) = (
+            &mut sources[keys.source],
+            &mut sites[keys.site],
+            &mut pairs[keys.pair].slot,
+        );
         pair.check_open(now, LimitScope::Pair)?;
-        site_state.slot.check_open(now, LimitScope::Site)?;
-        source_slot.check_open(now, LimitScope::Source)?;
+        site.slot.check_open(now, LimitScope::Site)?;
+        source.check_open(now, LimitScope::Source)?;
         pair.in_flight += 1;
-        site_state.slot.in_flight += 1;
-        source_slot.in_flight += 1;
+        site.slot.in_flight += 1;
+        source.in_flight += 1;
         Ok(Permit {
             inner: Arc::clone(&self.inner),
+            keys,
             source: route.source(),
-            site: route.site().clone(),
             messages: 0,
-            max_messages: deliveries,
+            max_messages: site.deliveries,
         })
     }
 
-    /// Creates the route's source, site and pair entries if missing.
-    fn entries<'s>(
-        &self,
-        state: &'s mut State<C>,
-        route: &Route,
-    ) -> (&'s mut Slot<C>, &'s mut SiteState<C>) {
+    /// The indexes of the route's source, site and pair, created if missing.
+    fn keys(&self, state: &mut State<C>, route: &Route) -> Keys {
         let settings = &self.inner.settings;
         let clock = &self.inner.clock;
-        let source = state
-            .sources
-            .entry(route.source())
-            .or_insert_with(|| Slot::new(clock, &settings.source));
-        if !state.sites.contains_key(route.site()) {
+        let source = match state.source_index.get(&route.source()) {
+            Some(&index) => index,
+            None => {
+                state.sources.push(Slot::new(clock, &settings.source));
+                let index = state.sources.len() - 1;
+                state.source_index.insert(route.source(), index);
+                index
+            }
+        };
+        if !state.site_index.contains_key(route.site()) {
             let limits = settings.site(route.site());
-            state.sites.insert(
+            state.sites.push(SiteState {
+                slot: Slot::new(clock, &limits.site),
+                deliveries: limits.deliveries_per_session,
+            });
+            let slot = state.sites.len() - 1;
+            state.site_index.insert(
                 route.site().clone(),
-                SiteState {
-                    slot: Slot::new(clock, &limits.site),
-                    pairs: HashMap::new(),
-                    deliveries: limits.deliveries_per_session,
+                SiteIndex {
+                    slot,
+                    pairs: HashMap::default(),
                 },
             );
         }
-        let Some(site) = state.sites.get_mut(route.site()) else {
+        let Some(site) = state.site_index.get_mut(route.site()) else {
             unreachable!("inserted above")
         };
-        site.pairs.entry(route.source()).or_insert_with(|| {
-            let limits = settings.site(route.site());
-            Pair {
-                slot: Slot::new(clock, &limits.pair),
-                ceiling: limits.pair.rate,
-                session_ceiling: limits.pair.sessions,
-                successes: 0,
+        let pair = match site.pairs.get(&route.source()) {
+            Some(&index) => index,
+            None => {
+                let limits = settings.site(route.site());
+                state.pairs.push(Pair {
+                    slot: Slot::new(clock, &limits.pair),
+                    ceiling: limits.pair.rate,
+                    session_ceiling: limits.pair.sessions,
+                    successes: 0,
+                });
+                let index = state.pairs.len() - 1;
+                site.pairs.insert(route.source(), index);
+                index
             }
-        });
-        (source, site)
+        };
+        Keys {
+            source,
+            site: site.slot,
+            pair,
+        }
     }
 
     /// Suspends one scope of the route until `until` (a later suspension wins).
     pub fn suspend(&self, route: &Route, scope: LimitScope, until: C::Instant) {
         let mut state = self.inner.state.lock();
-        let (source, site) = self.entries(&mut state, route);
+        let keys = self.keys(&mut state, route);
         match scope {
-            LimitScope::Source => source.suspend(until),
-            LimitScope::Site => site.slot.suspend(until),
-            LimitScope::Pair => {
-                if let Some(pair) = site.pairs.get_mut(&route.source()) {
-                    pair.slot.suspend(until);
-                }
-            }
+            LimitScope::Source => state.sources[keys.source].suspend(until),
+            LimitScope::Site => state.sites[keys.site].slot.suspend(until),
+            LimitScope::Pair => state.pairs[keys.pair].slot.suspend(until),
         }
     }
 
@@ -411,10 +472,8 @@ impl<C: Clock + Clone> Limits<C> {
         let adaptive = self.inner.settings.adaptive;
         let clock = &self.inner.clock;
         let mut state = self.inner.state.lock();
-        let (_, site) = self.entries(&mut state, route);
-        let Some(pair) = site.pairs.get_mut(&route.source()) else {
-            return;
-        };
+        let keys = self.keys(&mut state, route);
+        let pair = &mut state.pairs[keys.pair];
         let pause_until =
             |default: Duration| now + Nanos::from(reply.retry_hint.unwrap_or(default));
         if reply.severity == Severity::Success {
@@ -450,25 +509,22 @@ impl<C: Clock + Clone> Limits<C> {
     /// The pair's current rate (as the interval between messages) and session cap.
     pub fn pair_limits(&self, route: &Route) -> (Option<Duration>, Option<u32>) {
         let mut state = self.inner.state.lock();
-        let (_, site) = self.entries(&mut state, route);
-        site.pairs
-            .get(&route.source())
-            .map_or((None, None), |pair| {
-                (
-                    pair.slot.rate.as_ref().map(|b| b.interval),
-                    pair.slot.sessions,
-                )
-            })
+        let keys = self.keys(&mut state, route);
+        let pair = &state.pairs[keys.pair];
+        (
+            pair.slot.rate.as_ref().map(|b| b.interval),
+            pair.slot.sessions,
+        )
     }
 
     /// Sessions in flight on the route's pair.
     pub fn in_flight(&self, route: &Route) -> u32 {
         let state = self.inner.state.lock();
         state
-            .sites
+            .site_index
             .get(route.site())
             .and_then(|site| site.pairs.get(&route.source()))
-            .map_or(0, |pair| pair.slot.in_flight)
+            .map_or(0, |&pair| state.pairs[pair].slot.in_flight)
     }
 }
 
@@ -509,8 +565,8 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive)
 /// when the holder panics.
 pub struct Permit<C: Clock = DefaultClock> {
     inner: Arc<Inner<C>>,
+    keys: Keys,
     source: IpAddr,
-    site: Site,
     messages: u32,
     max_messages: Option<u32>,
 }
@@ -519,7 +575,6 @@ impl<C: Clock> fmt::Debug for Permit<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
             .field("source", &self.source)
-            .field("site", &self.site)
             .field("messages", &self.messages)
             .finish()
     }
@@ -542,15 +597,13 @@ impl<C: Clock + Clone> Permit<C> {
             });
         }
         let state = self.inner.state.lock();
-        if let Some(site) = state.sites.get(&self.site) {
-            if let Some(pair) = site.pairs.get(&self.source) {
-                pair.slot.check_rate(LimitScope::Pair)?;
-            }
-            site.slot.check_rate(LimitScope::Site)?;
-        }
-        if let Some(source) = state.sources.get(&self.source) {
-            source.check_rate(LimitScope::Source)?;
-        }
+        state.pairs[self.keys.pair]
+            .slot
+            .check_rate(LimitScope::Pair)?;
+        state.sites[self.keys.site]
+            .slot
+            .check_rate(LimitScope::Site)?;
+        state.sources[self.keys.source].check_rate(LimitScope::Source)?;
         self.messages += 1;
         Ok(())
     }
@@ -564,25 +617,18 @@ impl<C: Clock + Clone> Permit<C> {
     pub fn source(&self) -> IpAddr {
         self.source
     }
-
-    /// The site.
-    pub fn site(&self) -> &Site {
-        &self.site
-    }
 }
 
 impl<C: Clock> Drop for Permit<C> {
     fn drop(&mut self) {
         let mut state = self.inner.state.lock();
-        if let Some(source) = state.sources.get_mut(&self.source) {
-            source.in_flight = source.in_flight.saturating_sub(1);
-        }
-        if let Some(site) = state.sites.get_mut(&self.site) {
-            site.slot.in_flight = site.slot.in_flight.saturating_sub(1);
-            if let Some(pair) = site.pairs.get_mut(&self.source) {
-                pair.slot.in_flight = pair.slot.in_flight.saturating_sub(1);
-            }
-        }
+        let Keys { source, site, pair } = self.keys;
+        let source = &mut state.sources[source].in_flight;
+        *source = source.saturating_sub(1);
+        let site = &mut state.sites[site].slot.in_flight;
+        *site = site.saturating_sub(1);
+        let pair = &mut state.pairs[pair].slot.in_flight;
+        *pair = pair.saturating_sub(1);
         drop(state);
         self.inner.released.notify_all();
     }
@@ -687,8 +733,11 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                     adaptive: self.adaptive,
                 },
                 state: Mutex::new(State {
-                    sources: HashMap::new(),
-                    sites: HashMap::new(),
+                    source_index: HashMap::default(),
+                    site_index: HashMap::new(),
+                    sources: Vec::new(),
+                    sites: Vec::new(),
+                    pairs: Vec::new(),
                 }),
                 released: Condvar::new(),
             }),
