@@ -359,3 +359,73 @@ fn invalid_configuration_is_rejected() {
         Err(ConfigError::Zero { .. })
     ));
 }
+
+#[test]
+fn idle_routes_are_forgotten_and_the_cap_holds() {
+    let clock = FakeRelativeClock::default();
+    let limits = Limits::builder_with_clock(clock.clone())
+        .max_routes(100)
+        .idle_after(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    let held = limits.try_acquire(&route("held.example")).unwrap();
+    for i in 0..99 {
+        drop(
+            limits
+                .try_acquire(&route(&format!("d{i}.example")))
+                .unwrap(),
+        );
+    }
+    assert_eq!(limits.len(), 100);
+    // Full and nothing idle yet: a new domain shares the overflow site.
+    let extra = route("extra.example");
+    let p = limits.try_acquire(&extra).unwrap();
+    assert_eq!(limits.len(), 101, "only the one overflow route is added");
+    assert_eq!(
+        limits.in_flight(&extra),
+        0,
+        "extra.example itself is not tracked"
+    );
+    drop(p);
+    // Once idle, they go; the held route stays.
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(limits.prune_idle(), 100);
+    assert_eq!(limits.len(), 1);
+    assert_eq!(limits.in_flight(&route("held.example")), 1);
+    drop(held);
+    // A suspended route is not forgotten while the suspension runs.
+    let r = route("suspended.example");
+    limits.feedback(
+        &r,
+        &reply("421 4.7.0 [TSS04] Messages from 192.0.2.7 temporarily deferred - 4.16.55.1 yahoo"),
+    );
+    clock.advance(Duration::from_secs(3600));
+    limits.prune_idle();
+    assert!(
+        limits.try_acquire(&r).is_err(),
+        "still suspended (4 h hint)"
+    );
+}
+
+#[test]
+fn acquire_timeout_waits_for_a_released_slot() {
+    let limits = Limits::builder()
+        .site_default(SiteLimits {
+            pair: ScopeLimits::sessions(1),
+            ..SiteLimits::default()
+        })
+        .build()
+        .unwrap();
+    let r = route("example.org");
+    let first = limits.try_acquire(&r).unwrap();
+    let t = limits.acquire_timeout(&r, Duration::from_millis(20));
+    assert_eq!(t.unwrap_err().kind, LimitKind::Sessions);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(first);
+        });
+        let second = limits.acquire_timeout(&r, Duration::from_secs(10));
+        assert!(second.is_ok());
+    });
+}

@@ -5,238 +5,22 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock, Reference};
-use governor::middleware::NoOpMiddleware;
-use governor::nanos::Nanos;
-use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
 use parking_lot::{Condvar, Mutex};
 
 use super::config::{Adaptive, Rate, ScopeLimits, SiteLimits};
+use super::state::{later, Bucket, Creation, Keys, Pair, State};
+use super::wait::{LimitKind, LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
 use crate::error::ConfigError;
 use crate::route::{Route, Site};
 
-type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
-
-/// Which of a route's three scopes a limit belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LimitScope {
-    /// The sending IP, towards every site.
-    Source,
-    /// The receiving site, from every sending IP.
-    Site,
-    /// The (sending IP, site) pair.
-    Pair,
-}
-
-/// Which limit is in the way.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum LimitKind {
-    /// The message rate: wait until the instant given.
-    Rate,
-    /// Every session slot is taken: wait until a session ends.
-    Sessions,
-    /// The scope is suspended until the instant given.
-    Suspended,
-    /// This session carried as many messages as the site takes per connection: open
-    /// a new session.
-    SessionFull,
-}
-
-/// "Not now": which limit stands in the way, and until when when that is known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Wait<I> {
-    /// The earliest instant the limit allows the next step (the limiter's own answer);
-    /// `None` when it depends on another session ending.
-    pub until: Option<I>,
-    /// The scope whose limit it is.
-    pub scope: LimitScope,
-    /// The limit.
-    pub kind: LimitKind,
-}
-
-impl<I: Reference> Wait<I> {
-    /// How long from `now` until the limit allows the next step; `None` when that
-    /// depends on another session ending.
-    pub fn wait_time_from(&self, now: I) -> Option<Duration> {
-        self.until.map(|until| until.duration_since(now).into())
-    }
-}
-
-impl<I> fmt::Display for Wait<I> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scope = match self.scope {
-            LimitScope::Source => "source IP",
-            LimitScope::Site => "site",
-            LimitScope::Pair => "source IP and site",
-        };
-        let kind = match self.kind {
-            LimitKind::Rate => "message rate reached",
-            LimitKind::Sessions => "all session slots taken",
-            LimitKind::Suspended => "suspended",
-            LimitKind::SessionFull => "session carried its maximum of messages",
-        };
-        write!(f, "{scope}: {kind}")
-    }
-}
-
-/// A rate bucket whose quota can change: governor cannot change a live limiter's quota,
-/// and one rebuilt from an old state store locks its key out for as long as it lived,
-/// so a changed rate swaps in a fresh limiter, drained so that it starts empty.
-struct Bucket<C: Clock> {
-    limiter: Direct<C>,
-    interval: Duration,
-}
-
-impl<C: Clock + Clone> Bucket<C> {
-    fn new(clock: &C, interval: Duration, burst: u32, drained: bool) -> Self {
-        let quota = Quota::with_period(interval)
-            .unwrap_or_else(|| Quota::per_second(nonzero(1)))
-            .allow_burst(nonzero(burst));
-        let limiter = RateLimiter::direct_with_clock(quota, clock.clone());
-        if drained {
-            for _ in 0..burst {
-                if limiter.check().is_err() {
-                    break;
-                }
-            }
-        }
-        Self { limiter, interval }
-    }
-}
-
-fn nonzero(n: u32) -> std::num::NonZeroU32 {
-    std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN)
-}
-
-/// One scope's state: sessions in flight, their cap, the rate, a suspension.
-struct Slot<C: Clock> {
-    in_flight: u32,
-    sessions: Option<u32>,
-    rate: Option<Bucket<C>>,
-    suspended: Option<C::Instant>,
-}
-
-impl<C: Clock + Clone> Slot<C> {
-    fn new(clock: &C, limits: &ScopeLimits) -> Self {
-        Self {
-            in_flight: 0,
-            sessions: limits.sessions,
-            rate: limits
-                .rate
-                .map(|rate| Bucket::new(clock, rate.interval(), rate.burst(), false)),
-            suspended: None,
-        }
-    }
-
-    fn check_open(&mut self, now: C::Instant, scope: LimitScope) -> Result<(), Wait<C::Instant>> {
-        if let Some(until) = self.suspended {
-            if until > now {
-                return Err(Wait {
-                    until: Some(until),
-                    scope,
-                    kind: LimitKind::Suspended,
-                });
-            }
-            self.suspended = None;
-        }
-        if self.sessions.is_some_and(|cap| self.in_flight >= cap) {
-            return Err(Wait {
-                until: None,
-                scope,
-                kind: LimitKind::Sessions,
-            });
-        }
-        Ok(())
-    }
-
-    fn check_rate(&self, scope: LimitScope) -> Result<(), Wait<C::Instant>> {
-        match &self.rate {
-            Some(bucket) => bucket.limiter.check().map_err(|not_until| Wait {
-                until: Some(not_until.earliest_possible()),
-                scope,
-                kind: LimitKind::Rate,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    fn suspend(&mut self, until: C::Instant) {
-        self.suspended = Some(self.suspended.map_or(until, |old| old.max(until)));
-    }
-}
-
-/// A pair's state: its slot, plus what adaptation needs.
-struct Pair<C: Clock> {
-    slot: Slot<C>,
-    ceiling: Option<Rate>,
-    session_ceiling: Option<u32>,
-    successes: u32,
-}
-
-/// A site's state: its own slot and the messages its sessions may carry.
-struct SiteState<C: Clock> {
-    slot: Slot<C>,
-    deliveries: Option<u32>,
-}
-
-/// Where a site's entries are: its slot, and its pairs by sending IP.
-struct SiteIndex {
-    slot: usize,
-    pairs: HashMap<IpAddr, usize, IpHash>,
-}
-
-/// A fast hash for the user's own sending IPs (a handful of keys nobody else chooses);
-/// site names, which come from recipients, keep the standard DoS-resistant hasher.
-#[derive(Clone, Copy, Default)]
-struct IpHash;
-
-impl std::hash::BuildHasher for IpHash {
-    type Hasher = IpHasher;
-    fn build_hasher(&self) -> IpHasher {
-        IpHasher(0)
-    }
-}
-
-/// Multiply-rotate mixing of the address bytes (the FxHash step).
-struct IpHasher(u64);
-
-impl std::hash::Hasher for IpHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// The slots of one route, by index: found once per `try_acquire`, so that messages
-/// and the release do not hash again.
-#[derive(Clone, Copy, Debug)]
-struct Keys {
-    source: usize,
-    site: usize,
-    pair: usize,
-}
-
-/// Every tracked scope, in vectors indexed through the maps.
-struct State<C: Clock> {
-    source_index: HashMap<IpAddr, usize, IpHash>,
-    site_index: HashMap<Site, SiteIndex>,
-    sources: Vec<Slot<C>>,
-    sites: Vec<SiteState<C>>,
-    pairs: Vec<Pair<C>>,
-}
+/// The most routes tracked by default.
+const DEFAULT_MAX_ROUTES: usize = 1_000_000;
+/// Routes unused this long may be forgotten by default.
+const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(3600);
 
 struct Settings {
     source: ScopeLimits,
@@ -244,6 +28,9 @@ struct Settings {
     sites: HashMap<Site, SiteLimits>,
     presets: bool,
     adaptive: Adaptive,
+    max_routes: usize,
+    idle_after: Duration,
+    overflow: Site,
 }
 
 impl Settings {
@@ -282,6 +69,21 @@ struct Inner<C: Clock> {
     released: Condvar,
 }
 
+impl<C: Clock + Clone> Inner<C> {
+    fn keys(&self, state: &mut State<C>, route: &Route) -> Keys {
+        let settings = &self.settings;
+        let site_limits = |site: &Site| settings.site(site);
+        let make = Creation {
+            clock: &self.clock,
+            source: &settings.source,
+            site: &site_limits,
+            max_routes: settings.max_routes,
+            idle_after: settings.idle_after,
+        };
+        state.keys(&make, route.source(), route.site(), &settings.overflow)
+    }
+}
+
 /// Session slots and message rates per sending IP, per site and per (IP, site) pair,
 /// adapting to what receivers answer.
 ///
@@ -289,14 +91,15 @@ struct Inner<C: Clock> {
 /// [`Permit`] (one session slot on all three scopes, given back on drop) or a [`Wait`]
 /// saying which limit is in the way and until when. Each message of the session is
 /// charged with [`Permit::try_message`]. [`feedback`](Limits::feedback) lets replies
-/// move the pair's limits.
+/// move the pair's limits. [`acquire_timeout`](Limits::acquire_timeout) blocks on top.
 ///
 /// Clones share one state. Time comes from the clock given to the builder (governor's
-/// [`Clock`]; `FakeRelativeClock` in tests).
+/// [`Clock`]; `FakeRelativeClock` in tests). Memory is bounded: idle routes are
+/// forgotten and at most [`max_routes`](LimitsBuilder::max_routes) are tracked.
 ///
 /// ```
 /// use std::net::IpAddr;
-/// use governor::clock::FakeRelativeClock;
+/// use governor::clock::{Clock, FakeRelativeClock};
 /// use smtp_throttle::limit::{Limits, LimitKind, Rate, ScopeLimits, SiteLimits};
 /// use smtp_throttle::route::{Destination, Route};
 ///
@@ -315,7 +118,6 @@ struct Inner<C: Clock> {
 /// assert_eq!(wait.kind, LimitKind::Rate);
 /// assert_eq!(wait.wait_time_from(clock.now()), Some(std::time::Duration::from_secs(2)));
 /// drop(permit);                                    // the slot comes back
-/// # use governor::clock::Clock;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Limits<C: Clock = DefaultClock> {
@@ -330,13 +132,10 @@ impl<C: Clock> Clone for Limits<C> {
     }
 }
 
-impl<C: Clock> fmt::Debug for Limits<C> {
+impl<C: Clock + Clone> fmt::Debug for Limits<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.state.lock();
         f.debug_struct("Limits")
-            .field("sources", &state.sources.len())
-            .field("sites", &state.sites.len())
-            .field("pairs", &state.pairs.len())
+            .field("routes", &self.len())
             .finish()
     }
 }
@@ -361,99 +160,85 @@ impl<C: Clock + Clone> Limits<C> {
 
     /// Takes one session slot on the route's source, site and pair, or says why not.
     ///
-    /// Order of checks: suspensions (pair, site, source), then session caps (pair,
-    /// site, source). Nothing is taken when a `Wait` is returned.
+    /// Order of checks: suspensions and then session caps, pair first, then site and
+    /// source. Nothing is taken when a `Wait` is returned.
     pub fn try_acquire(&self, route: &Route) -> Result<Permit<C>, Wait<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        let keys = self.keys(&mut state, route);
-        let State {
-            sources,
-            sites,
-            pairs,
-            ..
-        } = &mut *state;
-        let (source, site, pair) = (
-            &mut sources[keys.source],
-            &mut sites[keys.site],
-            &mut pairs[keys.pair].slot,
-        );
-        pair.check_open(now, LimitScope::Pair)?;
-        site.slot.check_open(now, LimitScope::Site)?;
-        source.check_open(now, LimitScope::Source)?;
-        pair.in_flight += 1;
+        let keys = self.inner.keys(&mut state, route);
+        state
+            .pairs
+            .at(keys.pair)
+            .slot
+            .check_open(now, LimitScope::Pair)?;
+        state
+            .sites
+            .at(keys.site)
+            .slot
+            .check_open(now, LimitScope::Site)?;
+        state
+            .sources
+            .at(keys.source)
+            .slot
+            .check_open(now, LimitScope::Source)?;
+        state.pairs.at(keys.pair).slot.in_flight += 1;
+        state.sources.at(keys.source).slot.in_flight += 1;
+        let site = state.sites.at(keys.site);
         site.slot.in_flight += 1;
-        source.in_flight += 1;
+        let max_messages = site.deliveries;
+        state.touch(keys, now);
         Ok(Permit {
             inner: Arc::clone(&self.inner),
             keys,
             source: route.source(),
             messages: 0,
-            max_messages: site.deliveries,
+            max_messages,
         })
     }
 
-    /// The indexes of the route's source, site and pair, created if missing.
-    fn keys(&self, state: &mut State<C>, route: &Route) -> Keys {
-        let settings = &self.inner.settings;
-        let clock = &self.inner.clock;
-        let source = match state.source_index.get(&route.source()) {
-            Some(&index) => index,
-            None => {
-                state.sources.push(Slot::new(clock, &settings.source));
-                let index = state.sources.len() - 1;
-                state.source_index.insert(route.source(), index);
-                index
+    /// Like [`try_acquire`](Limits::try_acquire), but waits (blocking the thread) up to
+    /// `timeout` of real time: on a session slot until another session ends, on a
+    /// suspension until it is over. Returns the last `Wait` when the time runs out.
+    ///
+    /// Waits are computed on the limits' clock and slept in real time, so with a fake
+    /// clock that nobody advances a suspension simply runs until the timeout.
+    pub fn acquire_timeout(
+        &self,
+        route: &Route,
+        timeout: Duration,
+    ) -> Result<Permit<C>, Wait<C::Instant>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wait = match self.try_acquire(route) {
+                Ok(permit) => return Ok(permit),
+                Err(wait) => wait,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(wait);
             }
-        };
-        if !state.site_index.contains_key(route.site()) {
-            let limits = settings.site(route.site());
-            state.sites.push(SiteState {
-                slot: Slot::new(clock, &limits.site),
-                deliveries: limits.deliveries_per_session,
-            });
-            let slot = state.sites.len() - 1;
-            state.site_index.insert(
-                route.site().clone(),
-                SiteIndex {
-                    slot,
-                    pairs: HashMap::default(),
-                },
-            );
-        }
-        let Some(site) = state.site_index.get_mut(route.site()) else {
-            unreachable!("inserted above")
-        };
-        let pair = match site.pairs.get(&route.source()) {
-            Some(&index) => index,
-            None => {
-                let limits = settings.site(route.site());
-                state.pairs.push(Pair {
-                    slot: Slot::new(clock, &limits.pair),
-                    ceiling: limits.pair.rate,
-                    session_ceiling: limits.pair.sessions,
-                    successes: 0,
-                });
-                let index = state.pairs.len() - 1;
-                site.pairs.insert(route.source(), index);
-                index
+            match wait.wait_time_from(self.inner.clock.now()) {
+                Some(time) => std::thread::sleep(time.min(left).max(Duration::from_millis(1))),
+                None => {
+                    let mut state = self.inner.state.lock();
+                    // A release between try_acquire and here is caught by the timed
+                    // wait: at most 50 ms late.
+                    self.inner
+                        .released
+                        .wait_for(&mut state, left.min(Duration::from_millis(50)));
+                }
             }
-        };
-        Keys {
-            source,
-            site: site.slot,
-            pair,
         }
     }
 
     /// Suspends one scope of the route until `until` (a later suspension wins).
     pub fn suspend(&self, route: &Route, scope: LimitScope, until: C::Instant) {
         let mut state = self.inner.state.lock();
-        let keys = self.keys(&mut state, route);
+        let keys = self.inner.keys(&mut state, route);
         match scope {
-            LimitScope::Source => state.sources[keys.source].suspend(until),
-            LimitScope::Site => state.sites[keys.site].slot.suspend(until),
-            LimitScope::Pair => state.pairs[keys.pair].slot.suspend(until),
+            LimitScope::Source => state.sources.at(keys.source).slot.suspend(until),
+            LimitScope::Site => state.sites.at(keys.site).slot.suspend(until),
+            LimitScope::Pair => state.pairs.at(keys.pair).slot.suspend(until),
         }
     }
 
@@ -472,10 +257,10 @@ impl<C: Clock + Clone> Limits<C> {
         let adaptive = self.inner.settings.adaptive;
         let clock = &self.inner.clock;
         let mut state = self.inner.state.lock();
-        let keys = self.keys(&mut state, route);
-        let pair = &mut state.pairs[keys.pair];
-        let pause_until =
-            |default: Duration| now + Nanos::from(reply.retry_hint.unwrap_or(default));
+        let keys = self.inner.keys(&mut state, route);
+        state.touch(keys, now);
+        let pair = state.pairs.at(keys.pair);
+        let pause_until = |default: Duration| later(now, reply.retry_hint.unwrap_or(default));
         if reply.severity == Severity::Success {
             pair.successes += 1;
             if pair.successes >= adaptive.ramp_after {
@@ -509,8 +294,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// The pair's current rate (as the interval between messages) and session cap.
     pub fn pair_limits(&self, route: &Route) -> (Option<Duration>, Option<u32>) {
         let mut state = self.inner.state.lock();
-        let keys = self.keys(&mut state, route);
-        let pair = &state.pairs[keys.pair];
+        let keys = self.inner.keys(&mut state, route);
+        let pair = state.pairs.at(keys.pair);
         (
             pair.slot.rate.as_ref().map(|b| b.interval),
             pair.slot.sessions,
@@ -519,12 +304,32 @@ impl<C: Clock + Clone> Limits<C> {
 
     /// Sessions in flight on the route's pair.
     pub fn in_flight(&self, route: &Route) -> u32 {
-        let state = self.inner.state.lock();
-        state
-            .site_index
-            .get(route.site())
-            .and_then(|site| site.pairs.get(&route.source()))
-            .map_or(0, |&pair| state.pairs[pair].slot.in_flight)
+        let mut state = self.inner.state.lock();
+        match state.find(route.source(), route.site()) {
+            Some(keys) => state.pairs.at(keys.pair).slot.in_flight,
+            None => 0,
+        }
+    }
+
+    /// Routes (source, site pairs) tracked now.
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().routes()
+    }
+
+    /// Whether no route is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets routes unused for [`idle_after`](LimitsBuilder::idle_after) with nothing
+    /// in flight and no running suspension; returns how many. Also done by itself when
+    /// the route cap is reached.
+    pub fn prune_idle(&self) -> usize {
+        let now = self.inner.clock.now();
+        self.inner
+            .state
+            .lock()
+            .prune(now, self.inner.settings.idle_after)
     }
 }
 
@@ -596,14 +401,22 @@ impl<C: Clock + Clone> Permit<C> {
                 kind: LimitKind::SessionFull,
             });
         }
-        let state = self.inner.state.lock();
-        state.pairs[self.keys.pair]
+        let mut state = self.inner.state.lock();
+        state
+            .pairs
+            .at(self.keys.pair)
             .slot
             .check_rate(LimitScope::Pair)?;
-        state.sites[self.keys.site]
+        state
+            .sites
+            .at(self.keys.site)
             .slot
             .check_rate(LimitScope::Site)?;
-        state.sources[self.keys.source].check_rate(LimitScope::Source)?;
+        state
+            .sources
+            .at(self.keys.source)
+            .slot
+            .check_rate(LimitScope::Source)?;
         self.messages += 1;
         Ok(())
     }
@@ -621,14 +434,9 @@ impl<C: Clock + Clone> Permit<C> {
 
 impl<C: Clock> Drop for Permit<C> {
     fn drop(&mut self) {
+        let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        let Keys { source, site, pair } = self.keys;
-        let source = &mut state.sources[source].in_flight;
-        *source = source.saturating_sub(1);
-        let site = &mut state.sites[site].slot.in_flight;
-        *site = site.saturating_sub(1);
-        let pair = &mut state.pairs[pair].slot.in_flight;
-        *pair = pair.saturating_sub(1);
+        state.release(self.keys, now);
         drop(state);
         self.inner.released.notify_all();
     }
@@ -642,6 +450,8 @@ pub struct LimitsBuilder<C: Clock> {
     sites: HashMap<Site, SiteLimits>,
     presets: bool,
     adaptive: Adaptive,
+    max_routes: usize,
+    idle_after: Duration,
 }
 
 impl<C: Clock> fmt::Debug for LimitsBuilder<C> {
@@ -651,6 +461,8 @@ impl<C: Clock> fmt::Debug for LimitsBuilder<C> {
             .field("site_default", &self.site_default)
             .field("sites", &self.sites.len())
             .field("presets", &self.presets)
+            .field("max_routes", &self.max_routes)
+            .field("idle_after", &self.idle_after)
             .finish()
     }
 }
@@ -673,6 +485,8 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             sites: HashMap::new(),
             presets: true,
             adaptive: Adaptive::default(),
+            max_routes: DEFAULT_MAX_ROUTES,
+            idle_after: DEFAULT_IDLE_AFTER,
         }
     }
 
@@ -713,8 +527,25 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
         self
     }
 
+    /// The most routes tracked at once (default 1 000 000). Recipient domains can be
+    /// chosen by anyone, so this bounds memory: when it is reached, idle routes are
+    /// forgotten, and if none is idle new routes share one overflow site's limits
+    /// (`Site::Named("(overflow)")`, default site limits).
+    #[must_use]
+    pub fn max_routes(mut self, routes: usize) -> Self {
+        self.max_routes = routes;
+        self
+    }
+
+    /// How long a route must go unused before it may be forgotten (default 1 hour).
+    #[must_use]
+    pub fn idle_after(mut self, idle: Duration) -> Self {
+        self.idle_after = idle;
+        self
+    }
+
     /// Checks the settings: no zero or absurd session caps, no zero messages per
-    /// session, adaptive factors in range.
+    /// session, adaptive factors in range, a route cap between 1 and 100 000 000.
     pub fn build(self) -> Result<Limits<C>, ConfigError> {
         self.source.validate("source sessions")?;
         self.site_default.validate()?;
@@ -722,6 +553,18 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             limits.validate()?;
         }
         self.adaptive.validate()?;
+        if self.max_routes == 0 {
+            return Err(ConfigError::Zero {
+                setting: "max_routes",
+            });
+        }
+        if self.max_routes > 100_000_000 {
+            return Err(ConfigError::TooMany {
+                setting: "max_routes",
+                value: self.max_routes as u64,
+                max: 100_000_000,
+            });
+        }
         Ok(Limits {
             inner: Arc::new(Inner {
                 clock: self.clock,
@@ -731,14 +574,11 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                     sites: self.sites,
                     presets: self.presets,
                     adaptive: self.adaptive,
+                    max_routes: self.max_routes,
+                    idle_after: self.idle_after,
+                    overflow: Site::Named(Arc::from("(overflow)")),
                 },
-                state: Mutex::new(State {
-                    source_index: HashMap::default(),
-                    site_index: HashMap::new(),
-                    sources: Vec::new(),
-                    sites: Vec::new(),
-                    pairs: Vec::new(),
-                }),
+                state: Mutex::new(State::new()),
                 released: Condvar::new(),
             }),
         })

@@ -6,6 +6,9 @@
 
 mod config;
 mod limits;
+mod state;
+mod wait;
 
 pub use config::{Adaptive, Rate, ScopeLimits, SiteLimits};
-pub use limits::{LimitKind, LimitScope, Limits, LimitsBuilder, Permit, Wait};
+pub use limits::{Limits, LimitsBuilder, Permit};
+pub use wait::{LimitKind, LimitScope, Wait};
