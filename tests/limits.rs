@@ -251,7 +251,15 @@ fn server_hints_set_the_pause_and_greylisting_changes_nothing() {
 #[test]
 fn too_many_connections_lowers_the_cap_never_below_one() {
     let clock = FakeRelativeClock::default();
-    let limits = limits(&clock, pair_limits(10, Rate::per_second(100).unwrap()));
+    // Escalation would suspend the pair after 5 signals; this test looks at the cap.
+    let limits = Limits::builder_with_clock(clock.clone())
+        .site_default(pair_limits(10, Rate::per_second(100).unwrap()))
+        .escalation(smtp_throttle::limit::Escalation {
+            pair_signals: 1000,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
     let r = route("example.org");
     let permits: Vec<_> = (0..4).map(|_| limits.try_acquire(&r).unwrap()).collect();
     let too_many = reply("421 4.7.0 mx.example.org Error: too many connections from 192.0.2.7");
@@ -428,4 +436,93 @@ fn acquire_timeout_waits_for_a_released_slot() {
         let second = limits.acquire_timeout(&r, Duration::from_secs(10));
         assert!(second.is_ok());
     });
+}
+
+#[test]
+fn persistent_throttling_escalates_into_alerts() {
+    use smtp_throttle::limit::{Alert, Escalation};
+    let clock = FakeRelativeClock::default();
+    let seen = Arc::new(AtomicU32::new(0));
+    let hook_seen = Arc::clone(&seen);
+    let limits = Limits::builder_with_clock(clock.clone())
+        .on_alert(move |_| {
+            hook_seen.fetch_add(1, Ordering::SeqCst);
+        })
+        .build()
+        .unwrap();
+    let throttle = reply("421-4.7.28 Our system has detected an unusual rate of\n421 4.7.28 unsolicited mail originating from your IP address. - gsmtp");
+    let gmail = route("gmail.com");
+    for _ in 0..4 {
+        limits.feedback(&gmail, &throttle);
+        clock.advance(Duration::from_secs(60));
+    }
+    assert!(
+        limits.drain_alerts().is_empty(),
+        "4 signals: below the threshold"
+    );
+    limits.feedback(&gmail, &throttle);
+    let alerts = limits.drain_alerts();
+    assert!(
+        matches!(
+            alerts.as_slice(),
+            [Alert::RouteReputation { signals: 5, suspended_for, .. }] if *suspended_for == Duration::from_secs(3600)
+        ),
+        "{alerts:?}"
+    );
+    let wait = limits.try_acquire(&gmail).unwrap_err();
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(3600))
+    );
+
+    // Two more sites throttle the same IP within the hour: a source alert.
+    limits.feedback(&route("yahoo.com"), &reply("421 4.7.0 [TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1"));
+    limits.feedback(&route("outlook.com"), &reply("451 4.7.650 The mail server [192.0.2.7] has been temporarily rate limited due to IP reputation."));
+    let alerts = limits.drain_alerts();
+    assert!(
+        matches!(
+            alerts.as_slice(),
+            [Alert::SourceReputation { sites: 3, .. }]
+        ),
+        "{alerts:?}"
+    );
+
+    // The soft deferral hardens into a block: long suspension and an alert.
+    let outlook = route("outlook.com");
+    limits.feedback(&outlook, &reply("550 5.7.1 Unfortunately, messages from [192.0.2.7] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150)."));
+    let alerts = limits.drain_alerts();
+    assert!(
+        matches!(alerts.as_slice(), [Alert::Blocked { suspended_for, .. }] if *suspended_for == Duration::from_secs(6 * 3600)),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "the callback saw every alert"
+    );
+
+    // Signals further apart than the window do not add up.
+    let quiet = Limits::builder_with_clock(clock.clone())
+        .escalation(Escalation {
+            pair_signals: 2,
+            ..Escalation::default()
+        })
+        .build()
+        .unwrap();
+    let r = route("example.org");
+    quiet.feedback(&r, &throttle);
+    clock.advance(Duration::from_secs(3601));
+    quiet.feedback(&r, &throttle);
+    assert!(quiet.drain_alerts().is_empty());
+    quiet.feedback(&r, &throttle);
+    assert_eq!(quiet.drain_alerts().len(), 1);
+    assert!(matches!(
+        Limits::builder()
+            .escalation(Escalation {
+                window: Duration::ZERO,
+                ..Escalation::default()
+            })
+            .build(),
+        Err(ConfigError::Zero { .. })
+    ));
 }

@@ -7,9 +7,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, Reference};
 use parking_lot::{Condvar, Mutex};
 
+use super::alert::{Alert, Escalation};
 use super::config::{Adaptive, Rate, ScopeLimits, SiteLimits};
 use super::state::{later, Bucket, Creation, Keys, Pair, State};
 use super::wait::{LimitKind, LimitScope, Wait};
@@ -31,7 +32,14 @@ struct Settings {
     max_routes: usize,
     idle_after: Duration,
     overflow: Site,
+    escalation: Escalation,
 }
+
+/// Alerts kept for [`Limits::drain_alerts`] at most; older ones are dropped first.
+const MAX_ALERTS: usize = 1024;
+
+/// A function that receives alerts as they happen.
+type AlertHook = Box<dyn Fn(&Alert) + Send + Sync>;
 
 impl Settings {
     fn site(&self, site: &Site) -> SiteLimits {
@@ -67,6 +75,8 @@ struct Inner<C: Clock> {
     settings: Settings,
     state: Mutex<State<C>>,
     released: Condvar,
+    alerts: Mutex<std::collections::VecDeque<Alert>>,
+    on_alert: Option<AlertHook>,
 }
 
 impl<C: Clock + Clone> Inner<C> {
@@ -252,43 +262,152 @@ impl<C: Clock + Clone> Limits<C> {
     /// - a success: after [`Adaptive::ramp_after`] in a row, the rate and the session
     ///   cap step back towards the configured ceiling;
     /// - anything else (greylisting, recipient-level replies …): no change.
+    ///
+    /// Throttling that persists escalates (see [`Escalation`]): a pair throttled again
+    /// and again gets a longer suspension and an [`Alert::RouteReputation`]; a source
+    /// throttled by several sites raises [`Alert::SourceReputation`]; a block after
+    /// throttling suspends the pair for long and raises [`Alert::Blocked`].
     pub fn feedback(&self, route: &Route, reply: &Classification) {
         let now = self.inner.clock.now();
-        let adaptive = self.inner.settings.adaptive;
+        let settings = &self.inner.settings;
+        let adaptive = settings.adaptive;
         let clock = &self.inner.clock;
-        let mut state = self.inner.state.lock();
-        let keys = self.inner.keys(&mut state, route);
-        state.touch(keys, now);
-        let pair = state.pairs.at(keys.pair);
-        let pause_until = |default: Duration| later(now, reply.retry_hint.unwrap_or(default));
-        if reply.severity == Severity::Success {
-            pair.successes += 1;
-            if pair.successes >= adaptive.ramp_after {
-                pair.successes = 0;
-                ramp_up(clock, pair, &adaptive);
+        let mut alerts = Vec::new();
+        {
+            let mut state = self.inner.state.lock();
+            let keys = self.inner.keys(&mut state, route);
+            state.touch(keys, now);
+            let pair = state.pairs.at(keys.pair);
+            let pause_until = |default: Duration| later(now, reply.retry_hint.unwrap_or(default));
+            if reply.severity == Severity::Success {
+                pair.successes += 1;
+                if pair.successes >= adaptive.ramp_after {
+                    pair.successes = 0;
+                    ramp_up(clock, pair, &adaptive);
+                }
+                return;
             }
+            match reply.category {
+                Category::RateLimited | Category::Reputation => {
+                    pair.successes = 0;
+                    slow_down(clock, pair, &adaptive);
+                    let pause = if reply.category == Category::RateLimited {
+                        adaptive.rate_limited_pause
+                    } else {
+                        adaptive.reputation_pause
+                    };
+                    pair.slot.suspend(pause_until(pause));
+                }
+                Category::TooManyConnections => {
+                    pair.successes = 0;
+                    let in_flight = pair.slot.in_flight.max(1);
+                    let cap = pair.slot.sessions.unwrap_or(in_flight);
+                    pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
+                }
+                Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
+                _ => {}
+            }
+            self.escalate(&mut state, keys, reply, now, &mut alerts);
+        }
+        self.publish(alerts);
+    }
+
+    /// Counts throttling and blocks towards the escalation thresholds.
+    fn escalate(
+        &self,
+        state: &mut State<C>,
+        keys: Keys,
+        reply: &Classification,
+        now: C::Instant,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let esc = self.inner.settings.escalation;
+        let in_window = |since: Option<C::Instant>| {
+            since.is_some_and(|since| Duration::from(now.duration_since(since)) < esc.window)
+        };
+        let throttled = reply.severity == Severity::Transient
+            && matches!(
+                reply.category,
+                Category::RateLimited | Category::TooManyConnections | Category::Reputation
+            );
+        let blocked = reply.severity == Severity::Permanent
+            && matches!(
+                reply.category,
+                Category::Blocklisted | Category::Reputation | Category::Policy
+            );
+        let site_name = state.sites.at(keys.site).name.clone();
+        let source_ip = state.sources.at(keys.source).ip;
+        let pair = state.pairs.at(keys.pair);
+        if blocked && in_window(pair.signals_since) && pair.signals > 0 {
+            pair.slot.suspend(later(now, esc.block_pause));
+            pair.signals = 0;
+            pair.signals_since = None;
+            alerts.push(Alert::Blocked {
+                source: source_ip,
+                site: site_name,
+                category: reply.category,
+                suspended_for: esc.block_pause,
+            });
             return;
         }
-        match reply.category {
-            Category::RateLimited | Category::Reputation => {
-                pair.successes = 0;
-                slow_down(clock, pair, &adaptive);
-                let pause = if reply.category == Category::RateLimited {
-                    adaptive.rate_limited_pause
-                } else {
-                    adaptive.reputation_pause
-                };
-                pair.slot.suspend(pause_until(pause));
-            }
-            Category::TooManyConnections => {
-                pair.successes = 0;
-                let in_flight = pair.slot.in_flight.max(1);
-                let cap = pair.slot.sessions.unwrap_or(in_flight);
-                pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
-            }
-            Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
-            _ => {}
+        if !throttled {
+            return;
         }
+        if !in_window(pair.signals_since) {
+            pair.signals = 0;
+            pair.signals_since = Some(now);
+        }
+        pair.signals += 1;
+        if pair.signals == esc.pair_signals {
+            pair.slot.suspend(later(now, esc.route_pause));
+            alerts.push(Alert::RouteReputation {
+                source: source_ip,
+                site: site_name,
+                signals: pair.signals,
+                window: esc.window,
+                suspended_for: esc.route_pause,
+            });
+        }
+        let source = state.sources.at(keys.source);
+        if !in_window(source.throttled_since) {
+            source.throttled_by.clear();
+            source.throttled_since = Some(now);
+        }
+        if !source.throttled_by.contains(&keys.site) {
+            source.throttled_by.push(keys.site);
+            if source.throttled_by.len() == esc.distinct_sites as usize {
+                alerts.push(Alert::SourceReputation {
+                    source: source_ip,
+                    sites: esc.distinct_sites,
+                    window: esc.window,
+                });
+            }
+        }
+    }
+
+    /// Hands alerts to the callback and keeps them for `drain_alerts`, outside the
+    /// state lock.
+    fn publish(&self, alerts: Vec<Alert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        if let Some(hook) = &self.inner.on_alert {
+            for alert in &alerts {
+                hook(alert);
+            }
+        }
+        let mut kept = self.inner.alerts.lock();
+        for alert in alerts {
+            if kept.len() == MAX_ALERTS {
+                kept.pop_front();
+            }
+            kept.push_back(alert);
+        }
+    }
+
+    /// Takes the alerts raised since the last call (the latest 1024 at most).
+    pub fn drain_alerts(&self) -> Vec<Alert> {
+        self.inner.alerts.lock().drain(..).collect()
     }
 
     /// The pair's current rate (as the interval between messages) and session cap.
@@ -452,6 +571,8 @@ pub struct LimitsBuilder<C: Clock> {
     adaptive: Adaptive,
     max_routes: usize,
     idle_after: Duration,
+    escalation: Escalation,
+    on_alert: Option<AlertHook>,
 }
 
 impl<C: Clock> fmt::Debug for LimitsBuilder<C> {
@@ -487,7 +608,25 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             adaptive: Adaptive::default(),
             max_routes: DEFAULT_MAX_ROUTES,
             idle_after: DEFAULT_IDLE_AFTER,
+            escalation: Escalation::default(),
+            on_alert: None,
         }
+    }
+
+    /// When persistent throttling escalates (default [`Escalation::default`]).
+    #[must_use]
+    pub fn escalation(mut self, escalation: Escalation) -> Self {
+        self.escalation = escalation;
+        self
+    }
+
+    /// Calls `hook` with every alert as it is raised (alerts are also kept for
+    /// [`Limits::drain_alerts`]). It runs on the thread that gave the feedback, outside
+    /// the limits' lock.
+    #[must_use]
+    pub fn on_alert(mut self, hook: impl Fn(&Alert) + Send + Sync + 'static) -> Self {
+        self.on_alert = Some(Box::new(hook));
+        self
     }
 
     /// Limits of each sending IP across all sites (default: none).
@@ -553,6 +692,22 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             limits.validate()?;
         }
         self.adaptive.validate()?;
+        let esc = self.escalation;
+        if esc.pair_signals == 0 {
+            return Err(ConfigError::Zero {
+                setting: "escalation pair_signals",
+            });
+        }
+        if esc.distinct_sites == 0 {
+            return Err(ConfigError::Zero {
+                setting: "escalation distinct_sites",
+            });
+        }
+        if esc.window.is_zero() {
+            return Err(ConfigError::Zero {
+                setting: "escalation window",
+            });
+        }
         if self.max_routes == 0 {
             return Err(ConfigError::Zero {
                 setting: "max_routes",
@@ -577,9 +732,12 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                     max_routes: self.max_routes,
                     idle_after: self.idle_after,
                     overflow: Site::Named(Arc::from("(overflow)")),
+                    escalation: self.escalation,
                 },
                 state: Mutex::new(State::new()),
                 released: Condvar::new(),
+                alerts: Mutex::new(std::collections::VecDeque::new()),
+                on_alert: self.on_alert,
             }),
         })
     }

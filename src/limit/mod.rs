@@ -4,11 +4,13 @@
 //! See [`Limits`] for the decision API and [`SiteLimits::preset`] for what providers
 //! publish.
 
+mod alert;
 mod config;
 mod limits;
 mod state;
 mod wait;
 
+pub use alert::{Alert, Escalation};
 pub use config::{Adaptive, Rate, ScopeLimits, SiteLimits};
 pub use limits::{Limits, LimitsBuilder, Permit};
 pub use wait::{LimitKind, LimitScope, Wait};

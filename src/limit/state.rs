@@ -119,8 +119,11 @@ pub(super) struct Pair<C: Clock> {
     pub(super) ceiling: Option<Rate>,
     pub(super) session_ceiling: Option<u32>,
     pub(super) successes: u32,
-    source: u32,
-    site: u32,
+    /// Throttling replies in the current escalation window, and when it began.
+    pub(super) signals: u32,
+    pub(super) signals_since: Option<C::Instant>,
+    pub(super) source: u32,
+    pub(super) site: u32,
 }
 
 /// A site's state: its slot, the messages its sessions may carry, its name, and how
@@ -128,15 +131,18 @@ pub(super) struct Pair<C: Clock> {
 pub(super) struct SiteState<C: Clock> {
     pub(super) slot: Slot<C>,
     pub(super) deliveries: Option<u32>,
-    name: Site,
+    pub(super) name: Site,
     pairs: u32,
 }
 
 /// A source IP's state, with how many pairs use it.
 pub(super) struct Source<C: Clock> {
     pub(super) slot: Slot<C>,
-    ip: IpAddr,
+    pub(super) ip: IpAddr,
     pairs: u32,
+    /// Sites that throttled this source in the current escalation window.
+    pub(super) throttled_by: Vec<u32>,
+    pub(super) throttled_since: Option<C::Instant>,
 }
 
 /// A vector with holes that are reused: stable indexes for permits to keep.
@@ -300,6 +306,8 @@ impl<C: Clock + Clone> State<C> {
                     slot: Slot::new(make.clock, make.source, now),
                     ip,
                     pairs: 0,
+                    throttled_by: Vec::new(),
+                    throttled_since: None,
                 });
                 self.source_index.insert(ip, i);
                 i
@@ -347,6 +355,8 @@ impl<C: Clock + Clone> State<C> {
             ceiling: limits.pair.rate,
             session_ceiling: limits.pair.sessions,
             successes: 0,
+            signals: 0,
+            signals_since: None,
             source,
             site: site_key,
         });
