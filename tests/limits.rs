@@ -526,3 +526,59 @@ fn persistent_throttling_escalates_into_alerts() {
         Err(ConfigError::Zero { .. })
     ));
 }
+
+#[test]
+fn warm_up_caps_a_cold_ip_day_by_day() {
+    use smtp_throttle::limit::WarmUp;
+    const DAY: Duration = Duration::from_secs(86_400);
+    let clock = FakeRelativeClock::default();
+    let ip: IpAddr = "192.0.2.7".parse().unwrap();
+    let build = |first_send: Option<Duration>| {
+        let mut b = Limits::builder_with_clock(clock.clone())
+            .site_default(pair_limits(10, Rate::per_second(1000).unwrap()))
+            .warm_up(WarmUp::new([3, 5]).unwrap());
+        if let Some(ago) = first_send {
+            b = b.first_send(ip, ago);
+        }
+        b.build().unwrap()
+    };
+    let send_all = |limits: &Limits<FakeRelativeClock>, r: &Route| {
+        let mut permit = limits.try_acquire(r).unwrap();
+        let mut sent = 0;
+        loop {
+            match permit.try_message() {
+                Ok(()) => {
+                    sent += 1;
+                    clock.advance(Duration::from_millis(1));
+                }
+                Err(w) => {
+                    assert_eq!((w.kind, w.scope), (LimitKind::WarmUp, LimitScope::Source));
+                    return sent;
+                }
+            }
+            if sent > 1000 {
+                return sent;
+            }
+        }
+    };
+    let limits = build(None);
+    let example = route("example.org");
+    assert_eq!(send_all(&limits, &example), 3, "day 1");
+    assert_eq!(
+        send_all(&limits, &route("other.example")),
+        3,
+        "each site has its own budget"
+    );
+    clock.advance(DAY);
+    assert_eq!(send_all(&limits, &example), 5, "day 2");
+    clock.advance(DAY);
+    assert_eq!(send_all(&limits, &example), 1001, "warm after the schedule");
+
+    // An IP that first sent a day ago starts on day 2.
+    let limits = build(Some(DAY));
+    assert_eq!(send_all(&limits, &example), 5);
+    assert!(WarmUp::new([]).is_err());
+    assert!(WarmUp::new([10, 0]).is_err());
+    assert_eq!(WarmUp::default().volume_on(1), Some(50));
+    assert_eq!(WarmUp::default().volume_on(17), None);
+}

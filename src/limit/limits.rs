@@ -11,7 +11,7 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use parking_lot::{Condvar, Mutex};
 
 use super::alert::{Alert, Escalation};
-use super::config::{Adaptive, Rate, ScopeLimits, SiteLimits};
+use super::config::{Adaptive, Rate, ScopeLimits, SiteLimits, WarmUp};
 use super::state::{later, Bucket, Creation, Keys, Pair, State};
 use super::wait::{LimitKind, LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
@@ -33,6 +33,8 @@ struct Settings {
     idle_after: Duration,
     overflow: Site,
     escalation: Escalation,
+    warm_up: Option<WarmUp>,
+    first_sends: HashMap<IpAddr, Duration>,
 }
 
 /// Alerts kept for [`Limits::drain_alerts`] at most; older ones are dropped first.
@@ -89,6 +91,7 @@ impl<C: Clock + Clone> Inner<C> {
             site: &site_limits,
             max_routes: settings.max_routes,
             idle_after: settings.idle_after,
+            first_sends: &settings.first_sends,
         };
         state.keys(&make, route.source(), route.site(), &settings.overflow)
     }
@@ -521,6 +524,9 @@ impl<C: Clock + Clone> Permit<C> {
             });
         }
         let mut state = self.inner.state.lock();
+        if let Some(schedule) = &self.inner.settings.warm_up {
+            self.check_warm_up(&mut state, schedule)?;
+        }
         state
             .pairs
             .at(self.keys.pair)
@@ -538,6 +544,38 @@ impl<C: Clock + Clone> Permit<C> {
             .check_rate(LimitScope::Source)?;
         self.messages += 1;
         Ok(())
+    }
+
+    /// Charges the pair's warm-up budget for the source's current day: a fresh daily
+    /// bucket each day, none once the schedule is over.
+    fn check_warm_up(
+        &self,
+        state: &mut State<C>,
+        schedule: &WarmUp,
+    ) -> Result<(), Wait<C::Instant>> {
+        let clock = &self.inner.clock;
+        let now = clock.now();
+        let source = state.sources.at(self.keys.source);
+        let first = *source.first_send.get_or_insert(now);
+        let days = Duration::from(now.duration_since(first)).as_secs() / 86_400;
+        let day = u32::try_from(days).unwrap_or(u32::MAX).saturating_add(1);
+        let pair = state.pairs.at(self.keys.pair);
+        let Some(volume) = schedule.volume_on(day) else {
+            pair.warm = None;
+            return Ok(());
+        };
+        if pair.warm.as_ref().is_none_or(|(d, _)| *d != day) {
+            let per_message = Duration::from_secs(86_400) / volume;
+            pair.warm = Some((day, Bucket::new(clock, per_message, volume, false)));
+        }
+        match &pair.warm {
+            Some((_, bucket)) => bucket.check().map_err(|until| Wait {
+                until: Some(until),
+                scope: LimitScope::Source,
+                kind: LimitKind::WarmUp,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Messages charged to this session.
@@ -573,6 +611,8 @@ pub struct LimitsBuilder<C: Clock> {
     idle_after: Duration,
     escalation: Escalation,
     on_alert: Option<AlertHook>,
+    warm_up: Option<WarmUp>,
+    first_sends: HashMap<IpAddr, Duration>,
 }
 
 impl<C: Clock> fmt::Debug for LimitsBuilder<C> {
@@ -610,7 +650,29 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             idle_after: DEFAULT_IDLE_AFTER,
             escalation: Escalation::default(),
             on_alert: None,
+            warm_up: None,
+            first_sends: HashMap::new(),
         }
+    }
+
+    /// Caps cold sending IPs by a warm-up schedule ([`WarmUp::default`] is SendGrid's
+    /// 16-day ramp), applied to each (IP, site) pair as a daily budget on top of its
+    /// other limits. An IP's day counts from its first send: the one recorded with
+    /// [`first_send`](LimitsBuilder::first_send), or else its first message through
+    /// these limits. Off by default: a restarted process should not re-warm IPs it
+    /// knows nothing about, so record the first sends you keep.
+    #[must_use]
+    pub fn warm_up(mut self, schedule: WarmUp) -> Self {
+        self.warm_up = Some(schedule);
+        self
+    }
+
+    /// Records that `ip` first sent `ago` before now (from your own records), so its
+    /// warm-up continues on the right day; an IP older than the schedule is warm.
+    #[must_use]
+    pub fn first_send(mut self, ip: IpAddr, ago: Duration) -> Self {
+        self.first_sends.insert(ip, ago);
+        self
     }
 
     /// When persistent throttling escalates (default [`Escalation::default`]).
@@ -733,6 +795,8 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                     idle_after: self.idle_after,
                     overflow: Site::Named(Arc::from("(overflow)")),
                     escalation: self.escalation,
+                    warm_up: self.warm_up,
+                    first_sends: self.first_sends,
                 },
                 state: Mutex::new(State::new()),
                 released: Condvar::new(),

@@ -11,6 +11,6 @@ mod state;
 mod wait;
 
 pub use alert::{Alert, Escalation};
-pub use config::{Adaptive, Rate, ScopeLimits, SiteLimits};
+pub use config::{Adaptive, Rate, ScopeLimits, SiteLimits, WarmUp};
 pub use limits::{Limits, LimitsBuilder, Permit};
 pub use wait::{LimitKind, LimitScope, Wait};

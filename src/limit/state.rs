@@ -41,6 +41,13 @@ impl<C: Clock + Clone> Bucket<C> {
         }
         Self { limiter, interval }
     }
+
+    /// Takes one cell, or says the earliest instant one is there.
+    pub(super) fn check(&self) -> Result<(), C::Instant> {
+        self.limiter
+            .check()
+            .map_err(|not_until| not_until.earliest_possible())
+    }
 }
 
 /// One scope's state: sessions in flight, their cap, the rate, a suspension.
@@ -92,8 +99,8 @@ impl<C: Clock + Clone> Slot<C> {
 
     pub(super) fn check_rate(&self, scope: LimitScope) -> Result<(), Wait<C::Instant>> {
         match &self.rate {
-            Some(bucket) => bucket.limiter.check().map_err(|not_until| Wait {
-                until: Some(not_until.earliest_possible()),
+            Some(bucket) => bucket.check().map_err(|until| Wait {
+                until: Some(until),
                 scope,
                 kind: LimitKind::Rate,
             }),
@@ -119,6 +126,8 @@ pub(super) struct Pair<C: Clock> {
     pub(super) ceiling: Option<Rate>,
     pub(super) session_ceiling: Option<u32>,
     pub(super) successes: u32,
+    /// The warm-up day this pair's daily budget is for, and the budget.
+    pub(super) warm: Option<(u32, Bucket<C>)>,
     /// Throttling replies in the current escalation window, and when it began.
     pub(super) signals: u32,
     pub(super) signals_since: Option<C::Instant>,
@@ -140,6 +149,8 @@ pub(super) struct Source<C: Clock> {
     pub(super) slot: Slot<C>,
     pub(super) ip: IpAddr,
     pairs: u32,
+    /// When this source first sent, for its warm-up day.
+    pub(super) first_send: Option<C::Instant>,
     /// Sites that throttled this source in the current escalation window.
     pub(super) throttled_by: Vec<u32>,
     pub(super) throttled_since: Option<C::Instant>,
@@ -256,6 +267,7 @@ pub(super) struct Creation<'a, C> {
     pub(super) site: &'a dyn Fn(&Site) -> SiteLimits,
     pub(super) max_routes: usize,
     pub(super) idle_after: Duration,
+    pub(super) first_sends: &'a HashMap<IpAddr, Duration>,
 }
 
 /// Every tracked scope.
@@ -306,6 +318,10 @@ impl<C: Clock + Clone> State<C> {
                     slot: Slot::new(make.clock, make.source, now),
                     ip,
                     pairs: 0,
+                    first_send: make
+                        .first_sends
+                        .get(&ip)
+                        .map(|ago| now.saturating_sub(Nanos::from(*ago))),
                     throttled_by: Vec::new(),
                     throttled_since: None,
                 });
@@ -355,6 +371,7 @@ impl<C: Clock + Clone> State<C> {
             ceiling: limits.pair.rate,
             session_ceiling: limits.pair.sessions,
             successes: 0,
+            warm: None,
             signals: 0,
             signals_since: None,
             source,

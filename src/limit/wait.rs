@@ -30,6 +30,8 @@ pub enum LimitKind {
     /// This session carried as many messages as the site takes per connection: open
     /// a new session.
     SessionFull,
+    /// The cold sending IP used its warm-up budget for today at this site.
+    WarmUp,
 }
 
 /// "Not now": which limit stands in the way, and until when when that is known.
@@ -64,6 +66,7 @@ impl<I> fmt::Display for Wait<I> {
             LimitKind::Sessions => "all session slots taken",
             LimitKind::Suspended => "suspended",
             LimitKind::SessionFull => "session carried its maximum of messages",
+            LimitKind::WarmUp => "warm-up budget for today used",
         };
         write!(f, "{scope}: {kind}")
     }
