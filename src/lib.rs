@@ -43,6 +43,7 @@
 //! - [`route`]: routes (sending IP, destination) and the sites they group onto.
 //! - [`error`]: the error types.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -77,6 +77,9 @@ struct Inner<C: Clock> {
     settings: Settings,
     state: Mutex<State<C>>,
     released: Condvar,
+    /// Async waiters for a released session slot.
+    #[cfg(feature = "async")]
+    wakers: Mutex<Vec<std::task::Waker>>,
     alerts: Mutex<std::collections::VecDeque<Alert>>,
     on_alert: Option<AlertHook>,
 }
@@ -239,6 +242,54 @@ impl<C: Clock + Clone> Limits<C> {
                     self.inner
                         .released
                         .wait_for(&mut state, left.min(Duration::from_millis(50)));
+                }
+            }
+        }
+    }
+
+    /// Like [`acquire_timeout`](Limits::acquire_timeout), as a future that runs on any
+    /// executor: rate and suspension waits sleep on `futures-timer` (the timer governor
+    /// uses), session waits wake when a permit is dropped. Needs the `async` feature.
+    ///
+    /// ```
+    /// # use std::net::IpAddr;
+    /// # use std::time::Duration;
+    /// # use smtp_throttle::limit::Limits;
+    /// # use smtp_throttle::route::{Destination, Route};
+    /// let limits = Limits::builder().build()?;
+    /// let route = Route::new("192.0.2.1".parse::<IpAddr>()?, Destination::new("example.org")?);
+    /// let permit = futures_executor::block_on(limits.acquire(&route, Duration::from_secs(5)));
+    /// assert!(permit.is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub async fn acquire(
+        &self,
+        route: &Route,
+        timeout: Duration,
+    ) -> Result<Permit<C>, Wait<C::Instant>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wait = match self.try_acquire(route) {
+                Ok(permit) => return Ok(permit),
+                Err(wait) => wait,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(wait);
+            }
+            match wait.wait_time_from(self.inner.clock.now()) {
+                Some(time) => {
+                    futures_timer::Delay::new(time.min(left).max(Duration::from_millis(1))).await
+                }
+                None => {
+                    Released {
+                        inner: &self.inner,
+                        timer: futures_timer::Delay::new(left.min(Duration::from_millis(50))),
+                        polled: false,
+                    }
+                    .await
                 }
             }
         }
@@ -455,6 +506,34 @@ impl<C: Clock + Clone> Limits<C> {
     }
 }
 
+/// Ready when a permit is released or the timer fires, whichever comes first.
+#[cfg(feature = "async")]
+struct Released<'a, C: Clock> {
+    inner: &'a Inner<C>,
+    timer: futures_timer::Delay,
+    polled: bool,
+}
+
+#[cfg(feature = "async")]
+impl<C: Clock> std::future::Future for Released<'_, C> {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // Polled again: woken by a release (or spuriously; the caller checks again).
+        if self.polled || std::pin::Pin::new(&mut self.timer).poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
+        }
+        self.polled = true;
+        let mut wakers = self.inner.wakers.lock();
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        std::task::Poll::Pending
+    }
+}
+
 /// Multiplies the pair's rate by the decrease factor, not below the floor.
 fn slow_down<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive) {
     let Some(bucket) = &pair.slot.rate else {
@@ -596,6 +675,10 @@ impl<C: Clock> Drop for Permit<C> {
         state.release(self.keys, now);
         drop(state);
         self.inner.released.notify_all();
+        #[cfg(feature = "async")]
+        for waker in std::mem::take(&mut *self.inner.wakers.lock()) {
+            waker.wake();
+        }
     }
 }
 
@@ -800,6 +883,8 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                 },
                 state: Mutex::new(State::new()),
                 released: Condvar::new(),
+                #[cfg(feature = "async")]
+                wakers: Mutex::new(Vec::new()),
                 alerts: Mutex::new(std::collections::VecDeque::new()),
                 on_alert: self.on_alert,
             }),
