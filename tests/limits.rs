@@ -582,3 +582,30 @@ fn warm_up_caps_a_cold_ip_day_by_day() {
     assert_eq!(WarmUp::default().volume_on(1), Some(50));
     assert_eq!(WarmUp::default().volume_on(17), None);
 }
+
+#[test]
+fn relay_presets_limit_the_account() {
+    use smtp_throttle::route::Site;
+    let clock = FakeRelativeClock::default();
+    let ses = Site::Named(Arc::from("email-smtp.us-east-1.amazonaws.com"));
+    let limits = Limits::builder_with_clock(clock.clone())
+        .site(ses.clone(), SiteLimits::amazon_ses_sandbox())
+        .build()
+        .unwrap();
+    let r = route("anything.example")
+        .destination()
+        .clone()
+        .with_site(ses);
+    let r = Route::new("192.0.2.7".parse::<IpAddr>().unwrap(), r);
+    let mut permit = limits.try_acquire(&r).unwrap();
+    let mut sent = 0;
+    for _ in 0..400 {
+        if permit.try_message().is_ok() {
+            sent += 1;
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(sent, 200, "sandbox: 1/s and 200 per day");
+    assert_eq!(SiteLimits::mailgun().deliveries_per_session, Some(3));
+    assert!(SiteLimits::sendgrid_free().site.rate.is_some());
+}

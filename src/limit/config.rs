@@ -192,6 +192,65 @@ impl SiteLimits {
         })
     }
 
+    /// Amazon SES in the sandbox: 1 message per second and 200 per 24 hours
+    /// (docs.aws.amazon.com/ses/latest/dg/quotas.html). Out of the sandbox the quota is
+    /// per account ("varies based on your specific use case"): set the `MaxSendRate`
+    /// that `GetSendQuota` reports for yours with [`SiteLimits::relay`].
+    pub fn amazon_ses_sandbox() -> SiteLimits {
+        SiteLimits {
+            site: ScopeLimits {
+                rate: Rate::per_second(1).ok(),
+                sessions: None,
+            },
+            pair: ScopeLimits {
+                rate: Rate::new(200, Duration::from_secs(24 * 3600))
+                    .and_then(|r| r.with_burst(200))
+                    .ok(),
+                sessions: None,
+            },
+            deliveries_per_session: None,
+        }
+    }
+
+    /// Mailgun's SMTP relay (`smtp.mailgun.com`): up to 7000 connections, 3 messages
+    /// each, as Mailgun gave them to KumoMTA's shaping data.
+    pub fn mailgun() -> SiteLimits {
+        SiteLimits {
+            site: ScopeLimits::UNLIMITED,
+            pair: ScopeLimits::sessions(7000),
+            deliveries_per_session: Some(3),
+        }
+    }
+
+    /// SendGrid's free plan: 100 messages a day (its plan limits); paid plans are
+    /// monthly volumes, set yours with [`SiteLimits::relay`].
+    pub fn sendgrid_free() -> SiteLimits {
+        SiteLimits {
+            site: ScopeLimits {
+                rate: Rate::new(100, Duration::from_secs(24 * 3600))
+                    .and_then(|r| r.with_burst(100))
+                    .ok(),
+                sessions: None,
+            },
+            pair: ScopeLimits::UNLIMITED,
+            deliveries_per_session: None,
+        }
+    }
+
+    /// A relay account you send through at `rate` (all sending IPs together), for
+    /// Amazon SES out of the sandbox, paid SendGrid, Postmark and others whose rate
+    /// comes with your account.
+    pub fn relay(rate: Rate) -> SiteLimits {
+        SiteLimits {
+            site: ScopeLimits {
+                rate: Some(rate),
+                sessions: None,
+            },
+            pair: ScopeLimits::UNLIMITED,
+            deliveries_per_session: None,
+        }
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.site.validate("site sessions")?;
         self.pair.validate("pair sessions")?;
