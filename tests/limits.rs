@@ -452,20 +452,20 @@ fn persistent_throttling_escalates_into_alerts() {
         .unwrap();
     let throttle = reply("421-4.7.28 Our system has detected an unusual rate of\n421 4.7.28 unsolicited mail originating from your IP address. - gsmtp");
     let gmail = route("gmail.com");
-    for _ in 0..4 {
+    for _ in 0..7 {
         limits.feedback(&gmail, &throttle);
         clock.advance(Duration::from_secs(60));
     }
     assert!(
         limits.drain_alerts().is_empty(),
-        "4 signals: below the threshold"
+        "7 signals: below the threshold"
     );
     limits.feedback(&gmail, &throttle);
     let alerts = limits.drain_alerts();
     assert!(
         matches!(
             alerts.as_slice(),
-            [Alert::RouteReputation { signals: 5, suspended_for, .. }] if *suspended_for == Duration::from_secs(3600)
+            [Alert::RouteReputation { signals: 8, suspended_for, .. }] if *suspended_for == Duration::from_secs(3600)
         ),
         "{alerts:?}"
     );

@@ -55,7 +55,9 @@ pub enum Alert {
 /// When throttling escalates into a longer suspension and an alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Escalation {
-    /// Throttling replies on one pair within `window` that make a route-reputation alert.
+    /// Rate or reputation deferrals on one pair within `window` that make a
+    /// route-reputation alert. (Too-many-connections replies only lower the session
+    /// cap: they are about concurrency, not reputation.)
     pub pair_signals: u32,
     /// Distinct sites throttling one source within `window` that make a
     /// source-reputation alert.
@@ -69,12 +71,14 @@ pub struct Escalation {
 }
 
 impl Default for Escalation {
-    /// 5 throttling replies on a pair within an hour → 1 hour suspension and an alert;
-    /// 3 distinct sites throttling a source within an hour → an alert; a block after
-    /// throttling → 6 hours suspension and an alert.
+    /// 8 rate or reputation deferrals on a pair within an hour → 1 hour suspension and
+    /// an alert (halving the rate on each deferral brings a sender that started 8× too
+    /// fast within the receiver's limit in 3; 8 means halving did not help); 3 distinct
+    /// sites throttling a source within an hour → an alert; a block after throttling →
+    /// 6 hours suspension and an alert.
     fn default() -> Self {
         Self {
-            pair_signals: 5,
+            pair_signals: 8,
             distinct_sites: 3,
             window: Duration::from_secs(3600),
             route_pause: Duration::from_secs(3600),

@@ -380,10 +380,7 @@ impl<C: Clock + Clone> Limits<C> {
             since.is_some_and(|since| Duration::from(now.duration_since(since)) < esc.window)
         };
         let throttled = reply.severity == Severity::Transient
-            && matches!(
-                reply.category,
-                Category::RateLimited | Category::TooManyConnections | Category::Reputation
-            );
+            && matches!(reply.category, Category::RateLimited | Category::Reputation);
         let blocked = reply.severity == Severity::Permanent
             && matches!(
                 reply.category,
