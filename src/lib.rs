@@ -5,7 +5,9 @@
 //! reputation, unknown user … — whether to try the message again, and what to slow down.
 //!
 //! The crate is pure logic: no sockets, no DNS, no runtime of its own. It fits around
-//! whatever talks SMTP for you (lettre, an MTA's delivery agent, a custom client).
+//! whatever talks SMTP for you (lettre, an MTA's delivery agent, a custom client):
+//! [`classify()`] what a reply means, keep each route within what receivers accept with
+//! [`limit::Limits`], and schedule the next try with [`retry::RetryPolicy`].
 //!
 //! ## Quick start
 //!
