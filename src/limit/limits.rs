@@ -225,25 +225,33 @@ impl<C: Clock + Clone> Limits<C> {
     ) -> Result<Permit<C>, Wait<C::Instant>> {
         let deadline = Instant::now() + timeout;
         loop {
-            let wait = match self.try_acquire(route) {
-                Ok(permit) => return Ok(permit),
-                Err(wait) => wait,
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(wait);
-            }
-            match wait.wait_time_from(self.inner.clock.now()) {
-                Some(time) => std::thread::sleep(time.min(left).max(Duration::from_millis(1))),
-                None => {
+            match self.attempt(route, deadline) {
+                Attempt::Done(result) => return result,
+                Attempt::Sleep(time) => std::thread::sleep(time),
+                Attempt::AwaitRelease(time) => {
                     let mut state = self.inner.state.lock();
                     // A release between try_acquire and here is caught by the timed
                     // wait: at most 50 ms late.
-                    self.inner
-                        .released
-                        .wait_for(&mut state, left.min(Duration::from_millis(50)));
+                    self.inner.released.wait_for(&mut state, time);
                 }
             }
+        }
+    }
+
+    /// One round of a waiting acquire: the permit or the final `Wait`, or what to wait
+    /// for before the next round.
+    fn attempt(&self, route: &Route, deadline: Instant) -> Attempt<C> {
+        let wait = match self.try_acquire(route) {
+            Ok(permit) => return Attempt::Done(Ok(permit)),
+            Err(wait) => wait,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Attempt::Done(Err(wait));
+        }
+        match wait.wait_time_from(self.inner.clock.now()) {
+            Some(time) => Attempt::Sleep(time.min(left).max(Duration::from_millis(1))),
+            None => Attempt::AwaitRelease(left.min(Duration::from_millis(50))),
         }
     }
 
@@ -271,22 +279,13 @@ impl<C: Clock + Clone> Limits<C> {
     ) -> Result<Permit<C>, Wait<C::Instant>> {
         let deadline = Instant::now() + timeout;
         loop {
-            let wait = match self.try_acquire(route) {
-                Ok(permit) => return Ok(permit),
-                Err(wait) => wait,
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(wait);
-            }
-            match wait.wait_time_from(self.inner.clock.now()) {
-                Some(time) => {
-                    futures_timer::Delay::new(time.min(left).max(Duration::from_millis(1))).await
-                }
-                None => {
+            match self.attempt(route, deadline) {
+                Attempt::Done(result) => return result,
+                Attempt::Sleep(time) => futures_timer::Delay::new(time).await,
+                Attempt::AwaitRelease(time) => {
                     Released {
                         inner: &self.inner,
-                        timer: futures_timer::Delay::new(left.min(Duration::from_millis(50))),
+                        timer: futures_timer::Delay::new(time),
                         polled: false,
                     }
                     .await
@@ -529,6 +528,13 @@ impl<C: Clock> std::future::Future for Released<'_, C> {
         }
         std::task::Poll::Pending
     }
+}
+
+/// What a waiting acquire does next.
+enum Attempt<C: Clock> {
+    Done(Result<Permit<C>, Wait<C::Instant>>),
+    Sleep(Duration),
+    AwaitRelease(Duration),
 }
 
 /// Multiplies the pair's rate by the decrease factor, not below the floor.
