@@ -42,6 +42,8 @@
 //! - [`provider`]: the receiving providers the classifier recognises.
 //! - [`retry`]: when to try a deferred message again, and a small retry queue.
 //! - [`limit`]: session slots and message rates per route, adapting to replies.
+//! - [`throttle`]: [`Throttle`](throttle::Throttle) around your sender: limits, classify,
+//!   feedback and retry in one call.
 //! - [`route`]: routes (sending IP, destination) and the sites they group onto.
 //! - [`error`]: the error types.
 #![forbid(unsafe_code)]
@@ -60,6 +62,7 @@ pub mod provider;
 pub mod reply;
 pub mod retry;
 pub mod route;
+pub mod throttle;
 
 /// The examples of README.md, compiled and run as doctests.
 #[cfg(doctest)]

@@ -55,6 +55,11 @@ impl RuleId {
         }
     }
 
+    /// A built-in id, for classifications the crate makes itself.
+    pub(crate) const fn builtin(id: &'static str) -> Self {
+        RuleId(Id::Static(id))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         match &self.0 {

@@ -471,6 +471,20 @@ impl<C: Clock + Clone> Limits<C> {
         )
     }
 
+    /// The pair's state now, without creating it: `None` when the route is not tracked.
+    pub fn snapshot(&self, route: &Route) -> Option<PairSnapshot<C::Instant>> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.state.lock();
+        let keys = state.find(route.source(), route.site())?;
+        let pair = state.pairs.at(keys.pair);
+        Some(PairSnapshot {
+            interval: pair.slot.rate.as_ref().map(|b| b.interval),
+            sessions: pair.slot.sessions,
+            in_flight: pair.slot.in_flight,
+            suspended_until: pair.slot.suspended.filter(|until| *until > now),
+        })
+    }
+
     /// Sessions in flight on the route's pair.
     pub fn in_flight(&self, route: &Route) -> u32 {
         let mut state = self.inner.state.lock();
@@ -528,6 +542,20 @@ impl<C: Clock> std::future::Future for Released<'_, C> {
         }
         std::task::Poll::Pending
     }
+}
+
+/// A pair's limits and load at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PairSnapshot<I> {
+    /// The current interval between messages (the inverse of the rate), if limited.
+    pub interval: Option<Duration>,
+    /// The current cap on simultaneous sessions, if any.
+    pub sessions: Option<u32>,
+    /// Sessions in flight.
+    pub in_flight: u32,
+    /// The end of a running suspension.
+    pub suspended_until: Option<I>,
 }
 
 /// What a waiting acquire does next.

@@ -12,5 +12,5 @@ mod wait;
 
 pub use alert::{Alert, Escalation};
 pub use config::{Adaptive, Rate, ScopeLimits, SiteLimits, WarmUp};
-pub use limits::{Limits, LimitsBuilder, Permit};
+pub use limits::{Limits, LimitsBuilder, PairSnapshot, Permit};
 pub use wait::{LimitKind, LimitScope, Wait};

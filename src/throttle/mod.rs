@@ -1,0 +1,507 @@
+//! [`Throttle`]: put it around the code that talks SMTP; it keeps every route within
+//! what receivers accept and says what became of each message.
+//!
+//! One attempt goes: wait for a session slot (or get a [`Wait`]), open a session with
+//! your [`Sender`], charge the message to the route's rates, send it, classify the reply
+//! (a [`TransportError`] counts as `network` or `tls_required`), feed it back into the
+//! limits, and decide with the retry policy: [`Outcome::Delivered`],
+//! [`Outcome::Deferred`] with a time, or [`Outcome::Bounced`]. A 421 ends the session.
+
+mod outcome;
+mod sender;
+mod stats;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use parking_lot::Mutex;
+
+pub use outcome::Outcome;
+#[cfg(feature = "async")]
+pub use sender::AsyncSender;
+pub use sender::{sender_fn, SendFn, Sender, TransportError};
+pub use stats::{Counts, RouteStats};
+
+use self::stats::{Event, Ledger};
+use crate::classify::{Classification, Classifier, Severity};
+use crate::limit::{Alert, LimitKind, LimitScope, Limits, Permit, Wait};
+use crate::reply::Reply;
+use crate::retry::{History, RetryDecision, RetryPolicy, Timestamp};
+use crate::route::Route;
+
+struct Inner<C: Clock> {
+    limits: Limits<C>,
+    retry: RetryPolicy,
+    classifier: Classifier,
+    ledger: Mutex<Ledger>,
+}
+
+/// Route limits, retry policy and classifier together, shared by every clone.
+///
+/// ```
+/// /// use std::time::Duration;
+/// use smtp_throttle::limit::Limits;
+/// use smtp_throttle::retry::RetryPolicy;
+/// use smtp_throttle::route::{Destination, Route};
+/// use smtp_throttle::throttle::{sender_fn, Outcome, Throttle};
+/// use smtp_throttle::Reply;
+///
+/// let throttle = Throttle::new(Limits::builder().build()?, RetryPolicy::default());
+/// // Your code that talks SMTP; here a server that greylists.
+/// let sender = sender_fn(|_route, _message: &str| {
+///     Ok(Reply::parse("450 4.2.0 Recipient address rejected: Greylisted").expect("valid"))
+/// });
+/// let route = Route::new("192.0.2.10".parse::<IpAddr>()?, Destination::new("example.org")?);
+/// let mut history = throttle.history();
+/// match throttle.send(&sender, &route, "Subject: hi\r\n\r\nhello", &mut history, Duration::from_secs(5)) {
+///     Ok(Outcome::Deferred { classification, .. }) => assert_eq!(classification.category.as_str(), "greylisted"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Throttle<C: Clock = DefaultClock> {
+    inner: Arc<Inner<C>>,
+}
+
+impl<C: Clock> Clone for Throttle<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Clock + Clone> fmt::Debug for Throttle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttle")
+            .field("limits", &self.inner.limits)
+            .finish()
+    }
+}
+
+impl<C> Throttle<C>
+where
+    C: Clock + Clone,
+    C::Instant: Timestamp,
+{
+    /// A throttle with the built-in classifier.
+    pub fn new(limits: Limits<C>, retry: RetryPolicy) -> Self {
+        Self::with_classifier(limits, retry, Classifier::default())
+    }
+
+    /// A throttle with your own classifier (your rules ahead of the built-ins).
+    pub fn with_classifier(limits: Limits<C>, retry: RetryPolicy, classifier: Classifier) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                limits,
+                retry,
+                classifier,
+                ledger: Mutex::new(Ledger::default()),
+            }),
+        }
+    }
+
+    /// The route limits.
+    pub fn limits(&self) -> &Limits<C> {
+        &self.inner.limits
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// A fresh history for a message first tried now, on the limits' clock.
+    pub fn history(&self) -> History<C::Instant> {
+        History::new(self.inner.limits.clock().now())
+    }
+
+    /// Opens a session on `route`, waiting up to `timeout` (real time) for a slot; the
+    /// `Wait` when none came. A transport error opening it is an outcome for the
+    /// message you meant to send, so it is returned as `Ok(Err(…))`.
+    pub fn session<'s, M: ?Sized, S: Sender<M>>(
+        &self,
+        sender: &'s S,
+        route: &Route,
+        timeout: Duration,
+    ) -> Opened<'s, M, S, C> {
+        let permit = self.inner.limits.acquire_timeout(route, timeout)?;
+        Ok(self.open(sender, route, permit))
+    }
+
+    /// Like [`session`](Throttle::session) without waiting.
+    pub fn try_session<'s, M: ?Sized, S: Sender<M>>(
+        &self,
+        sender: &'s S,
+        route: &Route,
+    ) -> Opened<'s, M, S, C> {
+        let permit = self.inner.limits.try_acquire(route)?;
+        Ok(self.open(sender, route, permit))
+    }
+
+    fn open<'s, M: ?Sized, S: Sender<M>>(
+        &self,
+        sender: &'s S,
+        route: &Route,
+        permit: Permit<C>,
+    ) -> Result<Session<'s, M, S, C>, TransportError> {
+        let session = sender.open(route)?;
+        Ok(Session {
+            throttle: self.clone(),
+            sender,
+            session,
+            permit,
+            route: route.clone(),
+            ended: false,
+            _message: std::marker::PhantomData,
+        })
+    }
+
+    /// Sends one message on a session of its own, waiting up to `timeout` (real time)
+    /// for a session slot and the rate. `Err(Wait)` means the message was not tried:
+    /// it is unchanged and `history` untouched.
+    pub fn send<M: ?Sized, S: Sender<M>>(
+        &self,
+        sender: &S,
+        route: &Route,
+        message: &M,
+        history: &mut History<C::Instant>,
+        timeout: Duration,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+        let deadline = Instant::now() + timeout;
+        match self.session(sender, route, timeout)? {
+            Ok(mut session) => session.send(
+                message,
+                history,
+                deadline.saturating_duration_since(Instant::now()),
+            ),
+            Err(error) => Ok(self.record(route, Err(error), history)),
+        }
+    }
+
+    /// Like [`send`](Throttle::send) without waiting: a `Wait` when a slot or the rate
+    /// is not there now.
+    pub fn try_send<M: ?Sized, S: Sender<M>>(
+        &self,
+        sender: &S,
+        route: &Route,
+        message: &M,
+        history: &mut History<C::Instant>,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+        match self.try_session(sender, route)? {
+            Ok(mut session) => session.try_send(message, history),
+            Err(error) => Ok(self.record(route, Err(error), history)),
+        }
+    }
+
+    /// Turns an attempt's result into an outcome: classifies the reply, feeds it into
+    /// the limits, counts it and asks the retry policy. For senders that manage
+    /// sessions and limits themselves.
+    pub fn record(
+        &self,
+        route: &Route,
+        attempt: Result<Reply, TransportError>,
+        history: &mut History<C::Instant>,
+    ) -> Outcome<C::Instant> {
+        let classification = match &attempt {
+            Ok(reply) => self.inner.classifier.classify(reply),
+            Err(error) => error.classification(),
+        };
+        self.outcome(route, classification, history)
+    }
+
+    fn outcome(
+        &self,
+        route: &Route,
+        classification: Classification,
+        history: &mut History<C::Instant>,
+    ) -> Outcome<C::Instant> {
+        let limits = &self.inner.limits;
+        limits.feedback(route, &classification);
+        let now = limits.clock().now();
+        let (event, outcome) = if classification.severity == Severity::Success {
+            (Event::Delivered, Outcome::Delivered { classification })
+        } else {
+            let suspended = limits.snapshot(route).and_then(|s| s.suspended_until);
+            match self
+                .inner
+                .retry
+                .next_retry(&classification, history, now, suspended)
+            {
+                RetryDecision::RetryAt(retry_at) => (
+                    Event::Deferred(classification.category),
+                    Outcome::Deferred {
+                        retry_at,
+                        classification,
+                    },
+                ),
+                RetryDecision::GiveUp(reason) => (
+                    Event::Bounced(classification.category),
+                    Outcome::Bounced {
+                        classification,
+                        reason,
+                    },
+                ),
+            }
+        };
+        self.inner
+            .ledger
+            .lock()
+            .count(route.source(), route.site(), event);
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            source = %route.source(),
+            site = %route.site(),
+            outcome = match event { Event::Delivered => "delivered", Event::Deferred(_) => "deferred", Event::Bounced(_) => "bounced" },
+            category = %outcome.classification().category,
+            rule = %outcome.classification().rule,
+            "smtp-throttle outcome"
+        );
+        outcome
+    }
+
+    /// The route's limits and counts now.
+    pub fn stats(&self, route: &Route) -> RouteStats<C::Instant> {
+        RouteStats {
+            limits: self.inner.limits.snapshot(route),
+            counts: self.inner.ledger.lock().route(route.source(), route.site()),
+        }
+    }
+
+    /// Counts over all routes.
+    pub fn totals(&self) -> Counts {
+        self.inner.ledger.lock().totals()
+    }
+
+    /// The limits' alerts since the last call.
+    pub fn drain_alerts(&self) -> Vec<Alert> {
+        self.inner.limits.drain_alerts()
+    }
+}
+
+/// Opening a session: `Err(Wait)` when no slot came (nothing was tried), `Ok(Err(…))`
+/// when the sender could not connect, `Ok(Ok(session))` otherwise.
+pub type Opened<'s, M, S, C> =
+    Result<Result<Session<'s, M, S, C>, TransportError>, Wait<<C as Clock>::Instant>>;
+
+/// An open SMTP session under one session slot: several messages, up to the site's
+/// messages per connection; a 421 ends it. Dropping it closes the sender's session and
+/// gives the slot back.
+pub struct Session<'s, M: ?Sized, S: Sender<M>, C: Clock + Clone = DefaultClock> {
+    throttle: Throttle<C>,
+    sender: &'s S,
+    session: S::Session,
+    permit: Permit<C>,
+    route: Route,
+    ended: bool,
+    _message: std::marker::PhantomData<fn(&M)>,
+}
+
+impl<M: ?Sized, S: Sender<M>, C: Clock + Clone> fmt::Debug for Session<'_, M, S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("route", &self.route)
+            .field("messages", &self.permit.messages())
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl<M: ?Sized, S: Sender<M>, C> Session<'_, M, S, C>
+where
+    C: Clock + Clone,
+    C::Instant: Timestamp,
+{
+    /// Sends one message, waiting up to `timeout` (real time) for the route's rate.
+    /// `Err(Wait)` means it was not tried; `LimitKind::SessionFull` means this session
+    /// is done (messages per connection reached, or the server said 421): open another.
+    pub fn send(
+        &mut self,
+        message: &M,
+        history: &mut History<C::Instant>,
+        timeout: Duration,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.charge() {
+                Ok(()) => return Ok(self.deliver(message, history)),
+                Err(wait) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let clock = self.throttle.inner.limits.clock();
+                    match wait.wait_time_from(clock.now()) {
+                        Some(time) if !left.is_zero() => {
+                            std::thread::sleep(time.min(left).max(Duration::from_millis(1)))
+                        }
+                        _ => return Err(wait),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one message if the rate allows it now.
+    pub fn try_send(
+        &mut self,
+        message: &M,
+        history: &mut History<C::Instant>,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+        self.charge()?;
+        Ok(self.deliver(message, history))
+    }
+
+    /// Messages sent on this session.
+    pub fn messages(&self) -> u32 {
+        self.permit.messages()
+    }
+
+    /// Whether the session is over (a 421, or messages per connection reached).
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn charge(&mut self) -> Result<(), Wait<C::Instant>> {
+        if self.ended {
+            return Err(Wait {
+                until: None,
+                scope: LimitScope::Pair,
+                kind: LimitKind::SessionFull,
+            });
+        }
+        self.permit.try_message().inspect_err(|wait| {
+            if wait.kind == LimitKind::SessionFull {
+                self.ended = true;
+            }
+        })
+    }
+
+    fn deliver(&mut self, message: &M, history: &mut History<C::Instant>) -> Outcome<C::Instant> {
+        let attempt = self.sender.send(&mut self.session, message);
+        // RFC 5321 §3.8: 421 closes the channel; a lost connection ends it too.
+        self.ended |= match &attempt {
+            Ok(reply) => reply.code().get() == 421,
+            Err(_) => true,
+        };
+        self.throttle.record(&self.route, attempt, history)
+    }
+}
+
+/// A sender wrapped in a [`Throttle`], tower-style. Clones share the throttle's state.
+#[derive(Debug, Clone)]
+pub struct Throttled<S, C: Clock + Clone = DefaultClock> {
+    sender: S,
+    throttle: Throttle<C>,
+}
+
+impl<S, C> Throttled<S, C>
+where
+    C: Clock + Clone,
+    C::Instant: Timestamp,
+{
+    /// Wraps `sender`.
+    pub fn new(sender: S, throttle: Throttle<C>) -> Self {
+        Self { sender, throttle }
+    }
+
+    /// The sender.
+    pub fn get_ref(&self) -> &S {
+        &self.sender
+    }
+
+    /// The sender, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.sender
+    }
+
+    /// The sender back.
+    pub fn into_inner(self) -> S {
+        self.sender
+    }
+
+    /// The throttle (clones share its state).
+    pub fn throttle(&self) -> &Throttle<C> {
+        &self.throttle
+    }
+
+    /// [`Throttle::send`] with the wrapped sender.
+    pub fn send<M: ?Sized>(
+        &self,
+        route: &Route,
+        message: &M,
+        history: &mut History<C::Instant>,
+        timeout: Duration,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>>
+    where
+        S: Sender<M>,
+    {
+        self.throttle
+            .send(&self.sender, route, message, history, timeout)
+    }
+
+    /// [`Throttle::try_send`] with the wrapped sender.
+    pub fn try_send<M: ?Sized>(
+        &self,
+        route: &Route,
+        message: &M,
+        history: &mut History<C::Instant>,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>>
+    where
+        S: Sender<M>,
+    {
+        self.throttle
+            .try_send(&self.sender, route, message, history)
+    }
+
+    /// [`Throttle::session`] with the wrapped sender.
+    pub fn session<M: ?Sized>(&self, route: &Route, timeout: Duration) -> Opened<'_, M, S, C>
+    where
+        S: Sender<M>,
+    {
+        self.throttle.session(&self.sender, route, timeout)
+    }
+}
+
+/// The async send: the same steps with an [`AsyncSender`], on any executor.
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+impl<C> Throttle<C>
+where
+    C: Clock + Clone,
+    C::Instant: Timestamp,
+{
+    /// Sends one message on a session of its own, waiting up to `timeout` for a slot
+    /// (see [`Limits::acquire`]) and the rate.
+    pub async fn send_async<M: ?Sized + Sync, S: AsyncSender<M>>(
+        &self,
+        sender: &S,
+        route: &Route,
+        message: &M,
+        history: &mut History<C::Instant>,
+        timeout: Duration,
+    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+        let deadline = Instant::now() + timeout;
+        let mut permit = self.inner.limits.acquire(route, timeout).await?;
+        loop {
+            match permit.try_message() {
+                Ok(()) => break,
+                Err(wait) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match wait.wait_time_from(self.inner.limits.clock().now()) {
+                        Some(time) if !left.is_zero() => {
+                            futures_timer::Delay::new(time.min(left).max(Duration::from_millis(1)))
+                                .await
+                        }
+                        _ => return Err(wait),
+                    }
+                }
+            }
+        }
+        let attempt = match sender.open(route).await {
+            Ok(mut session) => sender.send(&mut session, message).await,
+            Err(error) => Err(error),
+        };
+        drop(permit);
+        Ok(self.record(route, attempt, history))
+    }
+}
