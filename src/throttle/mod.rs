@@ -41,7 +41,8 @@ struct Inner<C: Clock> {
 /// Route limits, retry policy and classifier together, shared by every clone.
 ///
 /// ```
-/// /// use std::time::Duration;
+/// use std::net::IpAddr;
+/// use std::time::Duration;
 /// use smtp_throttle::limit::Limits;
 /// use smtp_throttle::retry::RetryPolicy;
 /// use smtp_throttle::route::{Destination, Route};
