@@ -34,6 +34,37 @@
 //! # Ok::<(), smtp_throttle::ParseError>(())
 //! ```
 //!
+//! ## Wrapping your sender
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use std::time::Duration;
+//! use smtp_throttle::limit::Limits;
+//! use smtp_throttle::retry::RetryPolicy;
+//! use smtp_throttle::route::{Destination, Route};
+//! use smtp_throttle::throttle::{sender_fn, Outcome, Throttle, Throttled, TransportError};
+//! use smtp_throttle::Reply;
+//!
+//! // The code that really talks SMTP (lettre, your client …), one message per call.
+//! let smtp = sender_fn(|route: &Route, message: &str| -> Result<Reply, TransportError> {
+//!     let _ = (route, message);
+//!     Ok(Reply::parse("250 2.0.0 Ok: queued").expect("valid reply"))
+//! });
+//! let throttle = Throttle::new(Limits::builder().build()?, RetryPolicy::default());
+//! let sender = Throttled::new(smtp, throttle.clone());
+//!
+//! let route = Route::new("192.0.2.10".parse::<IpAddr>()?, Destination::new("gmail.com")?);
+//! let mut history = throttle.history();          // keep one per message in your queue
+//! match sender.send(&route, "Subject: hi\r\n\r\nhello", &mut history, Duration::from_secs(30)) {
+//!     Ok(Outcome::Delivered { .. }) => {}
+//!     Ok(Outcome::Deferred { retry_at, .. }) => { /* requeue for retry_at */ let _ = retry_at; }
+//!     Ok(Outcome::Bounced { reason, .. }) => { /* bounce: {reason} */ let _ = reason; }
+//!     Ok(_) => {}
+//!     Err(wait) => { /* not tried: no capacity before the timeout */ let _ = wait; }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Modules
 //!
 //! - [`reply`]: [`Reply`], reply codes and enhanced status codes; parsing and writing.

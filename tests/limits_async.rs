@@ -32,3 +32,50 @@ fn async_acquire_waits_for_a_release_and_times_out() {
         assert!(second.is_ok());
     });
 }
+
+#[test]
+fn async_throttled_send_on_a_plain_executor() {
+    use smtp_throttle::retry::RetryPolicy;
+    use smtp_throttle::throttle::{AsyncSender, Outcome, Throttle, TransportError};
+    use smtp_throttle::Reply;
+
+    struct Client;
+    impl AsyncSender<str> for Client {
+        type Session = u32;
+        async fn open(&self, _route: &Route) -> Result<u32, TransportError> {
+            Ok(0)
+        }
+        async fn send(&self, session: &mut u32, message: &str) -> Result<Reply, TransportError> {
+            *session += 1;
+            if message.contains("refuse") {
+                Err(TransportError::Timeout("no answer".into()))
+            } else {
+                Ok(Reply::parse("250 2.0.0 Ok").expect("valid"))
+            }
+        }
+    }
+    let throttle = Throttle::new(Limits::builder().build().unwrap(), RetryPolicy::default());
+    let route = Route::new(
+        "192.0.2.1".parse::<IpAddr>().unwrap(),
+        Destination::new("example.org").unwrap(),
+    );
+    let mut history = throttle.history();
+    let sent = futures_executor::block_on(throttle.send_async(
+        &Client,
+        &route,
+        "hello",
+        &mut history,
+        Duration::from_secs(5),
+    ));
+    assert!(matches!(sent, Ok(Outcome::Delivered { .. })));
+    let mut history = throttle.history();
+    let failed = futures_executor::block_on(throttle.send_async(
+        &Client,
+        &route,
+        "refuse",
+        &mut history,
+        Duration::from_secs(5),
+    ));
+    assert!(matches!(failed, Ok(Outcome::Deferred { .. })));
+    assert_eq!(throttle.limits().in_flight(&route), 0);
+}
