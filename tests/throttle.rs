@@ -291,3 +291,14 @@ fn a_session_carries_messages_until_full_or_421() {
     assert_eq!(stats.counts.delivered, 10);
     assert_eq!(stats.counts.deferred_total(), 1);
 }
+
+#[test]
+fn throttle_and_wrapped_senders_are_send_and_sync() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Throttle>();
+    shareable::<Throttle<FakeRelativeClock>>();
+    shareable::<Limits>();
+    type FnSender =
+        smtp_throttle::throttle::SendFn<fn(&Route, &str) -> Result<Reply, TransportError>>;
+    shareable::<Throttled<FnSender>>();
+}
