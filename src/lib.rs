@@ -88,6 +88,9 @@
 
 pub mod classify;
 pub mod error;
+#[cfg(feature = "lettre")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
+pub mod lettre;
 pub mod limit;
 pub mod provider;
 pub mod reply;

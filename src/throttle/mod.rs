@@ -207,7 +207,9 @@ where
         history: &mut History<C::Instant>,
     ) -> Outcome<C::Instant> {
         let classification = match &attempt {
-            Ok(reply) => self.inner.classifier.classify(reply),
+            Ok(reply) | Err(TransportError::Rejected(reply)) => {
+                self.inner.classifier.classify(reply)
+            }
             Err(error) => error.classification(),
         };
         self.outcome(route, classification, history)

@@ -22,6 +22,11 @@ pub enum TransportError {
     /// The TLS handshake or STARTTLS failed.
     #[error("TLS failed: {0}")]
     Tls(String),
+    /// The server refused the session: a 4xx or 5xx greeting, EHLO or STARTTLS reply
+    /// (Postfix's `421 4.7.0 … too many connections` comes here). The throttle
+    /// classifies the reply itself.
+    #[error("session refused: {0}")]
+    Rejected(Reply),
     /// Anything else below SMTP.
     #[error("transport error: {0}")]
     Other(String),
@@ -30,9 +35,11 @@ pub enum TransportError {
 impl TransportError {
     /// What the error means for the message: `network` (retried), or `tls_required`
     /// for TLS failures (retried too: a handshake can fail for a passing reason, and
-    /// the retry schedule bounds it).
+    /// the retry schedule bounds it). A [`Rejected`](TransportError::Rejected) session
+    /// is classified by its reply with the built-in rules.
     pub fn classification(&self) -> Classification {
         let (category, rule) = match self {
+            TransportError::Rejected(reply) => return crate::classify(reply),
             TransportError::Refused(_) => (Category::Network, "transport.refused"),
             TransportError::Timeout(_) => (Category::Network, "transport.timeout"),
             TransportError::ConnectionLost(_) => (Category::Network, "transport.lost"),

@@ -1,0 +1,152 @@
+//! lettre integration (feature `lettre`): replies from lettre's responses and errors,
+//! and ready [`Sender`]s.
+//!
+//! - [`reply_from_response`] and [`attempt_from_error`] turn what lettre returns into a
+//!   [`Reply`] (code from `status()`, the server's text from the error's source) or a
+//!   [`TransportError`] when no reply was read (connection failures are `network`).
+//! - `SmtpTransport` is a [`Sender`] of `lettre::Message` as it is: one message per
+//!   call, connections managed by lettre.
+//! - [`SmtpSender`] opens real sessions with lettre's `SmtpConnection` from the route's
+//!   source IP, so one connection carries several messages under one session slot and
+//!   QUIT is sent when the session ends.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lettre::transport::smtp::client::SmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::Error;
+use lettre::{Message, SmtpTransport, Transport};
+
+use crate::reply::Reply;
+use crate::route::Route;
+use crate::throttle::{Sender, TransportError};
+
+/// The reply lettre read, as a [`Reply`].
+pub fn reply_from_response(response: &Response) -> Result<Reply, crate::ParseError> {
+    let text: Vec<&str> = response.message().collect();
+    Reply::from_parts(u16::from(response.code()), None, &text.join("\n"))
+}
+
+/// What a lettre error means: the server's reply when it answered 4xx or 5xx (code from
+/// `status()`, text from the error's source), else the transport failure.
+pub fn attempt_from_error(error: &Error) -> Result<Reply, TransportError> {
+    if let Some(code) = error.status() {
+        let text = std::error::Error::source(error)
+            .map(|source| source.to_string())
+            .unwrap_or_default();
+        return Reply::from_parts(u16::from(code), None, &text)
+            .map_err(|e| TransportError::Other(format!("unreadable reply: {e}")));
+    }
+    let what = error.to_string();
+    Err(if error.is_timeout() {
+        TransportError::Timeout(what)
+    } else if error.is_response() || error.is_client() {
+        TransportError::Other(what)
+    } else if error.is_transport_shutdown() {
+        TransportError::ConnectionLost(what)
+    } else {
+        TransportError::Refused(what)
+    })
+}
+
+fn outcome(result: Result<Response, Error>) -> Result<Reply, TransportError> {
+    match result {
+        Ok(response) => reply_from_response(&response)
+            .map_err(|e| TransportError::Other(format!("unreadable reply: {e}"))),
+        Err(error) => attempt_from_error(&error),
+    }
+}
+
+/// lettre's transport sends each message on its own (or its pool's) connection.
+impl Sender<Message> for SmtpTransport {
+    type Session = ();
+    fn open(&self, _route: &Route) -> Result<(), TransportError> {
+        Ok(())
+    }
+    fn send(&self, _session: &mut (), message: &Message) -> Result<Reply, TransportError> {
+        outcome(Transport::send(self, message))
+    }
+}
+
+/// A [`Sender`] that opens one lettre `SmtpConnection` per session, bound to the
+/// route's source IP, without TLS (for relays and test servers on a trusted network;
+/// use `SmtpTransport` with TLS otherwise).
+#[derive(Clone, Debug)]
+pub struct SmtpSender {
+    server: SocketAddr,
+    hello: String,
+    timeout: Duration,
+    bind_source: bool,
+}
+
+impl SmtpSender {
+    /// Sessions to `server`, saying `EHLO hello`, 30 s timeouts, bound to the route's
+    /// source IP.
+    pub fn new(server: SocketAddr, hello: impl Into<String>) -> Self {
+        Self {
+            server,
+            hello: hello.into(),
+            timeout: Duration::from_secs(30),
+            bind_source: true,
+        }
+    }
+
+    /// The timeout for connecting and for each reply.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether to bind connections to the route's source IP (default yes); turn off
+    /// when the route's source is not an address of this machine.
+    #[must_use]
+    pub fn bind_source(mut self, bind: bool) -> Self {
+        self.bind_source = bind;
+        self
+    }
+}
+
+/// An open lettre connection; QUIT is sent when it is dropped.
+pub struct SmtpSession(SmtpConnection);
+
+impl std::fmt::Debug for SmtpSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpSession")
+    }
+}
+
+impl Drop for SmtpSession {
+    fn drop(&mut self) {
+        if self.0.quit().is_err() {
+            self.0.abort();
+        }
+    }
+}
+
+impl Sender<Message> for SmtpSender {
+    type Session = SmtpSession;
+
+    fn open(&self, route: &Route) -> Result<SmtpSession, TransportError> {
+        let local = self.bind_source.then(|| route.source());
+        SmtpConnection::connect(
+            self.server,
+            Some(self.timeout),
+            &ClientId::Domain(self.hello.clone()),
+            None,
+            local,
+        )
+        .map(SmtpSession)
+        .map_err(|error| match attempt_from_error(&error) {
+            // A 4xx/5xx greeting or EHLO reply: the classifier reads it.
+            Ok(reply) => TransportError::Rejected(reply),
+            Err(transport) => transport,
+        })
+    }
+
+    fn send(&self, session: &mut SmtpSession, message: &Message) -> Result<Reply, TransportError> {
+        outcome(session.0.send(message.envelope(), &message.formatted()))
+    }
+}
