@@ -44,10 +44,20 @@ fn args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
-            "--server" => args.server = value("--server")?.parse().map_err(|e| format!("--server: {e}"))?,
-            "--count" => args.count = value("--count")?.parse().map_err(|e| format!("--count: {e}"))?,
+            "--server" => {
+                args.server = value("--server")?
+                    .parse()
+                    .map_err(|e| format!("--server: {e}"))?
+            }
+            "--count" => {
+                args.count = value("--count")?
+                    .parse()
+                    .map_err(|e| format!("--count: {e}"))?
+            }
             "--workers" => {
-                args.workers = value("--workers")?.parse().map_err(|e| format!("--workers: {e}"))?
+                args.workers = value("--workers")?
+                    .parse()
+                    .map_err(|e| format!("--workers: {e}"))?
             }
             "--naive" => args.naive = true,
             other => return Err(format!("unknown argument {other}")),
@@ -100,7 +110,11 @@ impl Sender<Message> for Counting<'_> {
             }
         })
     }
-    fn send(&self, session: &mut Self::Session, message: &Message) -> Result<Reply, TransportError> {
+    fn send(
+        &self,
+        session: &mut Self::Session,
+        message: &Message,
+    ) -> Result<Reply, TransportError> {
         let reply = self.inner.send(session, message)?;
         self.seen.note(&reply);
         Ok(reply)
@@ -125,12 +139,20 @@ fn main() {
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = args()?;
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
-    let messages: Vec<Message> = (0..args.count).map(|id| message(run, id)).collect::<Result<_, _>>()?;
-    let route = Route::new(IpAddr::from([127, 0, 0, 1]), Destination::new("example.test")?);
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let messages: Vec<Message> = (0..args.count)
+        .map(|id| message(run, id))
+        .collect::<Result<_, _>>()?;
+    let route = Route::new(
+        IpAddr::from([127, 0, 0, 1]),
+        Destination::new("example.test")?,
+    );
     let seen = Seen::default();
     let sender = Counting {
-        inner: SmtpSender::new(args.server, "client.smtp-throttle.test").timeout(Duration::from_secs(10)),
+        inner: SmtpSender::new(args.server, "client.smtp-throttle.test")
+            .timeout(Duration::from_secs(10)),
         seen: &seen,
     };
     let started = Instant::now();
@@ -179,7 +201,11 @@ fn throttled(
     let retry = RetryPolicy::builder()
         .greylist_delay(Duration::from_secs(6))
         .greylist_spread(Duration::from_secs(2))
-        .delays([Duration::from_secs(5), Duration::from_secs(10), Duration::from_secs(20)])
+        .delays([
+            Duration::from_secs(5),
+            Duration::from_secs(10),
+            Duration::from_secs(20),
+        ])
         .then_every(Duration::from_secs(30))
         .hint_floor(Duration::from_secs(5))
         .release_spread(Duration::from_secs(2))
@@ -188,7 +214,8 @@ fn throttled(
     let throttle = Throttle::new(limits, retry);
     let sender = Throttled::new(sender, throttle.clone());
     let clock = DefaultClock::default();
-    let queue: Mutex<RetryQueue<(u32, History<Instant_>), Instant_>> = Mutex::new(RetryQueue::new());
+    let queue: Mutex<RetryQueue<(u32, History<Instant_>), Instant_>> =
+        Mutex::new(RetryQueue::new());
     for id in 0..messages.len() as u32 {
         queue.lock().push((id, throttle.history()), clock.now());
     }
@@ -216,11 +243,19 @@ fn throttled(
                 let next = queue.lock().pop_next(now);
                 let Some((id, mut history)) = next else {
                     let due = queue.lock().next_due();
-                    let wait = due.map_or(Duration::from_millis(20), |d| d.duration_since(now).into());
-                    std::thread::sleep(wait.clamp(Duration::from_millis(1), Duration::from_millis(100)));
+                    let wait =
+                        due.map_or(Duration::from_millis(20), |d| d.duration_since(now).into());
+                    std::thread::sleep(
+                        wait.clamp(Duration::from_millis(1), Duration::from_millis(100)),
+                    );
                     continue;
                 };
-                let outcome = sender.send(route, &messages[id as usize], &mut history, Duration::from_secs(5));
+                let outcome = sender.send(
+                    route,
+                    &messages[id as usize],
+                    &mut history,
+                    Duration::from_secs(5),
+                );
                 match outcome {
                     Ok(Outcome::Delivered { .. }) => {
                         delivered.fetch_add(1, Ordering::Relaxed);
@@ -235,7 +270,10 @@ fn throttled(
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(wait) => {
-                        let later = wait.until.unwrap_or(now).max(now + Duration::from_millis(50).into());
+                        let later = wait
+                            .until
+                            .unwrap_or(now)
+                            .max(now + Duration::from_millis(50).into());
                         queue.lock().push((id, history), later);
                     }
                 }
@@ -243,21 +281,35 @@ fn throttled(
         }
     });
     let queued = queue.lock().len() as u32;
-    Ok((delivered.into_inner(), deferred.into_inner(), bounced.into_inner(), queued))
+    Ok((
+        delivered.into_inner(),
+        deferred.into_inner(),
+        bounced.into_inner(),
+        queued,
+    ))
 }
 
 /// No throttle: every worker sends, and retries at once on anything but 2xx or 5xx.
-fn naive(args: &Args, sender: &Counting<'_>, route: &Route, messages: &[Message]) -> (u32, u32, u32, u32) {
+fn naive(
+    args: &Args,
+    sender: &Counting<'_>,
+    route: &Route,
+    messages: &[Message],
+) -> (u32, u32, u32, u32) {
     let next = AtomicU32::new(0);
     let (delivered, deferred, bounced) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
     std::thread::scope(|s| {
         for _ in 0..args.workers {
             s.spawn(|| loop {
                 let id = next.fetch_add(1, Ordering::Relaxed);
-                let Some(message) = messages.get(id as usize) else { return };
+                let Some(message) = messages.get(id as usize) else {
+                    return;
+                };
                 // At most 100 000 tries a message, so a broken server cannot hang the run.
                 for _ in 0..100_000 {
-                    let attempt = sender.open(route).and_then(|mut session| sender.send(&mut session, message));
+                    let attempt = sender
+                        .open(route)
+                        .and_then(|mut session| sender.send(&mut session, message));
                     match attempt {
                         Ok(reply) if reply.code().class() == 2 => {
                             delivered.fetch_add(1, Ordering::Relaxed);
@@ -275,5 +327,10 @@ fn naive(args: &Args, sender: &Counting<'_>, route: &Route, messages: &[Message]
             });
         }
     });
-    (delivered.into_inner(), deferred.into_inner(), bounced.into_inner(), 0)
+    (
+        delivered.into_inner(),
+        deferred.into_inner(),
+        bounced.into_inner(),
+        0,
+    )
 }

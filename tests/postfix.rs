@@ -24,7 +24,14 @@ fn example() -> PathBuf {
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--features", "lettre", "--example", "postfix"])
+            .args([
+                "build",
+                "--quiet",
+                "--features",
+                "lettre",
+                "--example",
+                "postfix",
+            ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building examples/postfix failed");
@@ -51,12 +58,26 @@ fn throttled_lettre_against_postfix() {
         return;
     };
     let output = Command::new(example())
-        .args(["--server", &server, "--count", &MESSAGES.to_string(), "--workers", "4"])
+        .args([
+            "--server",
+            &server,
+            "--count",
+            &MESSAGES.to_string(),
+            "--workers",
+            "4",
+        ])
         .output()
         .expect("the example runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("progress")).collect();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("progress"))
+        .collect();
     assert_eq!(lines.len(), 2, "{stdout}");
     let summary = fields(lines[0]);
     let replies = fields(lines[1]);
@@ -85,5 +106,8 @@ fn throttled_lettre_against_postfix() {
     // with --naive draws tens of thousands.
     let refusals: u32 = replies["replies_421"].parse::<u32>().unwrap()
         + replies["replies_450"].parse::<u32>().unwrap();
-    assert!(refusals <= 60, "{refusals} 421/450 replies: the throttle did not learn the limits");
+    assert!(
+        refusals <= 60,
+        "{refusals} 421/450 replies: the throttle did not learn the limits"
+    );
 }
