@@ -5,7 +5,8 @@
 //!   [`Reply`] (code from `status()`, the server's text from the error's source) or a
 //!   [`TransportError`] when no reply was read (connection failures are `network`).
 //! - `SmtpTransport` is a [`Sender`] of `lettre::Message` as it is: one message per
-//!   call, connections managed by lettre.
+//!   call, connections managed by lettre; `AsyncSmtpTransport<Tokio1Executor>` is an
+//!   `AsyncSender` with feature `lettre-tokio`.
 //! - [`SmtpSender`] opens real sessions with lettre's `SmtpConnection` from the route's
 //!   source IP, so one connection carries several messages under one session slot and
 //!   QUIT is sent when the session ends.
@@ -67,6 +68,19 @@ impl Sender<Message> for SmtpTransport {
     }
     fn send(&self, _session: &mut (), message: &Message) -> Result<Reply, TransportError> {
         outcome(Transport::send(self, message))
+    }
+}
+
+/// lettre's async transport (feature `lettre-tokio`), one message per call.
+#[cfg(feature = "lettre-tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lettre-tokio")))]
+impl crate::throttle::AsyncSender<Message> for lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
+    type Session = ();
+    async fn open(&self, _route: &Route) -> Result<(), TransportError> {
+        Ok(())
+    }
+    async fn send(&self, _session: &mut (), message: &Message) -> Result<Reply, TransportError> {
+        outcome(lettre::AsyncTransport::send(self, message.clone()).await)
     }
 }
 

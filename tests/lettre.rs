@@ -1,0 +1,96 @@
+//! lettre conversions and senders, without a server: a closed port is a `network`
+//! deferral, never a panic.
+#![cfg(feature = "lettre")]
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use lettre::{Message, SmtpTransport};
+use smtp_throttle::lettre::SmtpSender;
+use smtp_throttle::limit::Limits;
+use smtp_throttle::retry::RetryPolicy;
+use smtp_throttle::route::{Destination, Route};
+use smtp_throttle::throttle::{Outcome, Throttle, Throttled};
+use smtp_throttle::Category;
+
+fn message() -> Message {
+    Message::builder()
+        .from("a@smtp-throttle.test".parse().unwrap())
+        .to("b@example.test".parse().unwrap())
+        .subject("t")
+        .body(String::from("x"))
+        .unwrap()
+}
+
+fn closed_port() -> SocketAddr {
+    // Bind and drop: nothing listens there any more.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+fn route() -> Route {
+    Route::new(
+        IpAddr::from([127, 0, 0, 1]),
+        Destination::new("example.test").unwrap(),
+    )
+}
+
+#[test]
+fn unreachable_servers_are_network_deferrals() {
+    let throttle = Throttle::new(Limits::builder().build().unwrap(), RetryPolicy::default());
+    let addr = closed_port();
+    let session_sender = Throttled::new(
+        SmtpSender::new(addr, "client.test").timeout(Duration::from_secs(2)),
+        throttle.clone(),
+    );
+    let mut history = throttle.history();
+    match session_sender.send(&route(), &message(), &mut history, Duration::from_secs(5)) {
+        Ok(Outcome::Deferred { classification, .. }) => {
+            assert_eq!(classification.category, Category::Network)
+        }
+        other => panic!("{other:?}"),
+    }
+    let transport = SmtpTransport::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .timeout(Some(Duration::from_secs(2)))
+        .build();
+    let wrapped = Throttled::new(transport, throttle.clone());
+    let mut history = throttle.history();
+    match wrapped.send(&route(), &message(), &mut history, Duration::from_secs(5)) {
+        Ok(Outcome::Deferred { classification, .. }) => {
+            assert_eq!(classification.category, Category::Network)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(throttle.limits().in_flight(&route()), 0);
+}
+
+#[cfg(feature = "lettre-tokio")]
+#[tokio::test(flavor = "current_thread")]
+async fn async_transport_is_an_async_sender() {
+    use lettre::{AsyncSmtpTransport, Tokio1Executor};
+    let addr = closed_port();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
+        .port(addr.port())
+        .timeout(Some(Duration::from_secs(2)))
+        .build();
+    let throttle = Throttle::new(Limits::builder().build().unwrap(), RetryPolicy::default());
+    let mut history = throttle.history();
+    let outcome = throttle
+        .send_async(
+            &transport,
+            &route(),
+            &message(),
+            &mut history,
+            Duration::from_secs(5),
+        )
+        .await;
+    match outcome {
+        Ok(Outcome::Deferred { classification, .. }) => {
+            assert_eq!(classification.category, Category::Network)
+        }
+        other => panic!("{other:?}"),
+    }
+}
