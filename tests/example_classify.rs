@@ -1,36 +1,14 @@
 //! `examples/classify.rs` keeps its output shape: one `category<TAB>retry<TAB>severity<TAB>rule`
 //! line per non-blank input line, `error<TAB>reason` for a line that does not parse.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+mod common;
 
-/// `cargo test` builds the examples next to the test binaries' folder; when only this
-/// test was asked for, build the example here.
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps")
-        .join("examples");
-    let path = dir.join(format!("classify{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "--example", "classify"]);
-        if dir.parent().and_then(|p| p.file_name()) == Some("release".as_ref()) {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "building examples/classify failed");
-    }
-    path
-}
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 #[test]
 fn classify_example_output_shape() {
-    let path = example();
+    let path = common::example_binary("classify", &[]);
     let input: &[u8] = b"421 4.7.0 Try again later, closing connection.\n\
         \n   \n\
         550-5.1.1 The email account that you tried to reach does not exist.\\n550 5.1.1 https://support.google.com/mail/?p=NoSuchUser - gsmtp\r\n\

@@ -7,37 +7,12 @@
 //! checks nothing.
 #![cfg(feature = "lettre")]
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 const MESSAGES: u32 = 120;
-
-fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps")
-        .join("examples");
-    let path = dir.join(format!("postfix{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--features",
-                "lettre",
-                "--example",
-                "postfix",
-            ])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building examples/postfix failed");
-    }
-    path
-}
 
 fn fields(line: &str) -> HashMap<&str, &str> {
     line.split_whitespace()
@@ -47,9 +22,10 @@ fn fields(line: &str) -> HashMap<&str, &str> {
 
 #[test]
 fn throttled_lettre_against_postfix() {
-    let (Ok(server), Ok(log)) = (
-        std::env::var("SMTP_THROTTLE_POSTFIX"),
-        std::env::var("SMTP_THROTTLE_POSTFIX_LOG"),
+    let set = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let (Some(server), Some(log)) = (
+        set("SMTP_THROTTLE_POSTFIX"),
+        set("SMTP_THROTTLE_POSTFIX_LOG"),
     ) else {
         eprintln!(
             "SKIPPED: no Postfix configured. Run `scripts/postfix-test-server start` and set \
@@ -57,7 +33,7 @@ fn throttled_lettre_against_postfix() {
         );
         return;
     };
-    let output = Command::new(example())
+    let output = Command::new(common::example_binary("postfix", &["lettre"]))
         .args([
             "--server",
             &server,

@@ -1,6 +1,9 @@
 //! Reading the labelled reply files in `tests/data/`.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::process::Command;
+
 use smtp_throttle::{Category, Reply};
 
 /// One labelled real reply.
@@ -49,4 +52,30 @@ pub fn load(file: &'static str) -> Vec<Labelled> {
             }
         })
         .collect()
+}
+
+/// The path of example `name`, built next to the test binaries by `cargo test`; when
+/// only one test was asked for, it is built here (with `features`).
+pub fn example_binary(name: &str, features: &[&str]) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("tests run from target/<profile>/deps")
+        .join("examples");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "--example", name]);
+        for feature in features {
+            build.args(["--features", feature]);
+        }
+        if dir.parent().and_then(|p| p.file_name()) == Some("release".as_ref()) {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building examples/{name} failed");
+    }
+    path
 }
