@@ -265,6 +265,14 @@ where
         outcome
     }
 
+    /// How long to pause before trying the rate again, or `None` when the wait is not
+    /// timed (another session must end) or would run past `deadline`.
+    fn pause_for(&self, wait: &Wait<C::Instant>, deadline: Instant) -> Option<Duration> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let time = wait.wait_time_from(self.inner.limits.clock().now())?;
+        (!left.is_zero()).then(|| time.min(left).max(Duration::from_millis(1)))
+    }
+
     /// The route's limits and counts now.
     pub fn stats(&self, route: &Route) -> RouteStats<C::Instant> {
         RouteStats {
@@ -330,16 +338,10 @@ where
         loop {
             match self.charge() {
                 Ok(()) => return Ok(self.deliver(message, history)),
-                Err(wait) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let clock = self.throttle.inner.limits.clock();
-                    match wait.wait_time_from(clock.now()) {
-                        Some(time) if !left.is_zero() => {
-                            std::thread::sleep(time.min(left).max(Duration::from_millis(1)))
-                        }
-                        _ => return Err(wait),
-                    }
-                }
+                Err(wait) => match self.throttle.pause_for(&wait, deadline) {
+                    Some(pause) => std::thread::sleep(pause),
+                    None => return Err(wait),
+                },
             }
         }
     }
@@ -488,16 +490,10 @@ where
         loop {
             match permit.try_message() {
                 Ok(()) => break,
-                Err(wait) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    match wait.wait_time_from(self.inner.limits.clock().now()) {
-                        Some(time) if !left.is_zero() => {
-                            futures_timer::Delay::new(time.min(left).max(Duration::from_millis(1)))
-                                .await
-                        }
-                        _ => return Err(wait),
-                    }
-                }
+                Err(wait) => match self.pause_for(&wait, deadline) {
+                    Some(pause) => futures_timer::Delay::new(pause).await,
+                    None => return Err(wait),
+                },
             }
         }
         let attempt = match sender.open(route).await {
