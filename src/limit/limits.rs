@@ -85,11 +85,12 @@ struct Inner<C: Clock> {
 }
 
 impl<C: Clock + Clone> Inner<C> {
-    fn keys(&self, state: &mut State<C>, route: &Route) -> Keys {
+    fn keys(&self, state: &mut State<C>, route: &Route, now: C::Instant) -> Keys {
         let settings = &self.settings;
         let site_limits = |site: &Site| settings.site(site);
         let make = Creation {
             clock: &self.clock,
+            now,
             source: &settings.source,
             site: &site_limits,
             max_routes: settings.max_routes,
@@ -181,7 +182,7 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn try_acquire(&self, route: &Route) -> Result<Permit<C>, Wait<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        let keys = self.inner.keys(&mut state, route);
+        let keys = self.inner.keys(&mut state, route, now);
         state
             .pairs
             .at(keys.pair)
@@ -297,7 +298,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// Suspends one scope of the route until `until` (a later suspension wins).
     pub fn suspend(&self, route: &Route, scope: LimitScope, until: C::Instant) {
         let mut state = self.inner.state.lock();
-        let keys = self.inner.keys(&mut state, route);
+        let keys = self.inner.keys(&mut state, route, self.inner.clock.now());
         match scope {
             LimitScope::Source => state.sources.at(keys.source).slot.suspend(until),
             LimitScope::Site => state.sites.at(keys.site).slot.suspend(until),
@@ -328,7 +329,7 @@ impl<C: Clock + Clone> Limits<C> {
         let mut alerts = Vec::new();
         {
             let mut state = self.inner.state.lock();
-            let keys = self.inner.keys(&mut state, route);
+            let keys = self.inner.keys(&mut state, route, now);
             state.touch(keys, now);
             let pair = state.pairs.at(keys.pair);
             let pause_until = |default: Duration| later(now, reply.retry_hint.unwrap_or(default));
@@ -463,7 +464,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// The pair's current rate (as the interval between messages) and session cap.
     pub fn pair_limits(&self, route: &Route) -> (Option<Duration>, Option<u32>) {
         let mut state = self.inner.state.lock();
-        let keys = self.inner.keys(&mut state, route);
+        let keys = self.inner.keys(&mut state, route, self.inner.clock.now());
         let pair = state.pairs.at(keys.pair);
         (
             pair.slot.rate.as_ref().map(|b| b.interval),

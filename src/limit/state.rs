@@ -261,8 +261,10 @@ impl std::hash::Hasher for FastHasher {
 }
 
 /// How routes are created: the limits that apply and the bounds on memory.
-pub(super) struct Creation<'a, C> {
+pub(super) struct Creation<'a, C: Clock> {
     pub(super) clock: &'a C,
+    /// The time of the decision, read once by the caller.
+    pub(super) now: C::Instant,
     pub(super) source: &'a ScopeLimits,
     pub(super) site: &'a dyn Fn(&Site) -> SiteLimits,
     pub(super) max_routes: usize,
@@ -310,7 +312,7 @@ impl<C: Clock + Clone> State<C> {
         site: &Site,
         overflow: &Site,
     ) -> Keys {
-        let now = make.clock.now();
+        let now = make.now;
         let source = match self.source_index.get(&ip) {
             Some(&i) => i,
             None => {
