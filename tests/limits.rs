@@ -179,19 +179,27 @@ fn decrease_suspend_then_ramp_up() {
     clock.advance(Duration::from_secs(2));
     assert!(permit.try_message().is_ok());
 
-    // 20 successes in a row step the rate up by 10 % of the ceiling each time.
+    // 20 successes in a row step the rate up by 10 % of the ceiling each time, up to
+    // 90 % of the rate the receiver refused (here the ceiling, 1/s).
     let ok = reply("250 2.0.0 Ok: queued");
-    for step in 1..=5 {
+    let per_sec = || 1.0 / limits.pair_limits(&r).0.unwrap().as_secs_f64();
+    for (step, expected) in [(1, 0.6), (2, 0.7), (3, 0.8), (4, 0.9)] {
         for _ in 0..20 {
             limits.feedback(&r, &ok);
         }
-        let per_sec = 1.0 / limits.pair_limits(&r).0.unwrap().as_secs_f64();
         assert!(
-            (per_sec - (0.5 + 0.1 * f64::from(step))).abs() < 1e-6,
-            "step {step}: {per_sec}"
+            (per_sec() - expected).abs() < 1e-6,
+            "step {step}: {}",
+            per_sec()
         );
     }
-    for _ in 0..200 {
+    // From there it creeps up by 0.02 % per step: 100 steps later still under 0.92/s.
+    for _ in 0..100 * 20 {
+        limits.feedback(&r, &ok);
+    }
+    assert!(per_sec() > 0.9 && per_sec() < 0.92, "{}", per_sec());
+    // ... and back at the ceiling within about 530 steps.
+    for _ in 0..500 * 20 {
         limits.feedback(&r, &ok);
     }
     assert_eq!(
@@ -199,6 +207,35 @@ fn decrease_suspend_then_ramp_up() {
         Some(Duration::from_secs(1)),
         "back at the ceiling"
     );
+}
+
+#[test]
+fn a_suspension_stops_sessions_already_open() {
+    let clock = FakeRelativeClock::default();
+    let limits = limits(&clock, pair_limits(4, Rate::per_second(10).unwrap()));
+    let r = route("example.org");
+    let mut first = limits.try_acquire(&r).unwrap();
+    let mut second = limits.try_acquire(&r).unwrap();
+    first.try_message().unwrap();
+    // The receiver objects on the first session; the second must stop sending too.
+    limits.feedback(&r, &reply("421 4.7.0 Try again later, closing connection."));
+    clock.advance(Duration::from_secs(1));
+    let wait = second.try_message().unwrap_err();
+    assert_eq!(
+        (wait.scope, wait.kind),
+        (LimitScope::Pair, LimitKind::Suspended)
+    );
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        Some(Duration::from_secs(299))
+    );
+    // A second objection heard during the suspension renews the pause (to t = 301 s)
+    // but does not halve the rate again.
+    limits.feedback(&r, &reply("421 4.7.0 Try again later, closing connection."));
+    assert_eq!(limits.pair_limits(&r).0, Some(Duration::from_millis(200)));
+    clock.advance(Duration::from_secs(300));
+    let after = second.try_message();
+    assert!(after.is_ok(), "{after:?}");
 }
 
 #[test]

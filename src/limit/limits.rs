@@ -344,7 +344,11 @@ impl<C: Clock + Clone> Limits<C> {
             match reply.category {
                 Category::RateLimited | Category::Reputation => {
                     pair.successes = 0;
-                    slow_down(clock, pair, &adaptive);
+                    // Sessions in flight when the receiver objects all hear it: one
+                    // decrease per objection, not one per session.
+                    if pair.slot.suspended.is_none_or(|until| until <= now) {
+                        slow_down(clock, pair, &adaptive);
+                    }
                     let pause = if reply.category == Category::RateLimited {
                         adaptive.rate_limited_pause
                     } else {
@@ -566,11 +570,13 @@ enum Attempt<C: Clock> {
     AwaitRelease(Duration),
 }
 
-/// Multiplies the pair's rate by the decrease factor, not below the floor.
+/// Multiplies the pair's rate by the decrease factor, not below the floor, and
+/// remembers the rate the receiver refused.
 fn slow_down<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive) {
     let Some(bucket) = &pair.slot.rate else {
         return;
     };
+    pair.refused_rate = (1.0 / bucket.interval.as_secs_f64()) as f32;
     let slower = bucket
         .interval
         .div_f64(adaptive.decrease)
@@ -578,13 +584,32 @@ fn slow_down<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptiv
     pair.slot.rate = Some(Bucket::new(clock, slower, 1, true));
 }
 
-/// Adds a step of the ceiling rate and one session, up to the configured ceilings.
+/// Share of the refused rate the ramp-up returns to at once.
+const BELOW_REFUSED: f64 = 0.9;
+/// How fast the remembered refused rate creeps up per ramp step at that plateau, so
+/// that a receiver whose limit rose is found again (about 10 % in 500 steps).
+const PROBE: f64 = 0.0002;
+
+/// Adds a step of the ceiling rate and one session, up to the configured ceilings; the
+/// rate steps back quickly to just under the rate the receiver last refused, then
+/// creeps up from there.
 fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive) {
     if let (Some(ceiling), Some(bucket)) = (pair.ceiling, &pair.slot.rate) {
         if bucket.interval > ceiling.interval() {
             let per_sec = 1.0 / bucket.interval.as_secs_f64();
             let ceiling_per_sec = 1.0 / ceiling.interval().as_secs_f64();
-            let faster = (per_sec + adaptive.ramp_step * ceiling_per_sec).min(ceiling_per_sec);
+            let mut cap = ceiling_per_sec;
+            if pair.refused_rate > 0.0 {
+                let refused = f64::from(pair.refused_rate);
+                let plateau = refused * BELOW_REFUSED;
+                if per_sec >= plateau * (1.0 - 1e-6) {
+                    pair.refused_rate = (refused * (1.0 + PROBE)) as f32;
+                }
+                cap = cap.min(f64::from(pair.refused_rate) * BELOW_REFUSED);
+            }
+            let faster = (per_sec + adaptive.ramp_step * ceiling_per_sec)
+                .min(cap)
+                .max(per_sec);
             let interval = Duration::from_secs_f64(1.0 / faster).max(ceiling.interval());
             let burst = if interval == ceiling.interval() {
                 ceiling.burst()
@@ -620,7 +645,8 @@ impl<C: Clock> fmt::Debug for Permit<C> {
 
 impl<C: Clock + Clone> Permit<C> {
     /// Charges one message to the pair's, site's and source's rates, or says which
-    /// limit is in the way. Also refuses once the session carried the site's messages
+    /// limit is in the way: a suspension of any of the three
+    /// ([`LimitKind::Suspended`]), a rate. Also refuses once the session carried the site's messages
     /// per connection ([`LimitKind::SessionFull`]).
     ///
     /// The pair is checked first, then the site and the source; when a later scope
@@ -634,7 +660,26 @@ impl<C: Clock + Clone> Permit<C> {
                 kind: LimitKind::SessionFull,
             });
         }
+        let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
+        // A suspension stops sessions already open too: after a 421 on one session, the
+        // others on the same route must not go on sending.
+        let keys = self.keys;
+        state
+            .pairs
+            .at(keys.pair)
+            .slot
+            .check_suspended(now, LimitScope::Pair)?;
+        state
+            .sites
+            .at(keys.site)
+            .slot
+            .check_suspended(now, LimitScope::Site)?;
+        state
+            .sources
+            .at(keys.source)
+            .slot
+            .check_suspended(now, LimitScope::Source)?;
         if let Some(schedule) = &self.inner.settings.warm_up {
             self.check_warm_up(&mut state, schedule)?;
         }

@@ -77,6 +77,23 @@ impl<C: Clock + Clone> Slot<C> {
         now: C::Instant,
         scope: LimitScope,
     ) -> Result<(), Wait<C::Instant>> {
+        self.check_suspended(now, scope)?;
+        if self.sessions.is_some_and(|cap| self.in_flight >= cap) {
+            return Err(Wait {
+                until: None,
+                scope,
+                kind: LimitKind::Sessions,
+            });
+        }
+        Ok(())
+    }
+
+    /// A running suspension as a `Wait`; an ended one is cleared.
+    pub(super) fn check_suspended(
+        &mut self,
+        now: C::Instant,
+        scope: LimitScope,
+    ) -> Result<(), Wait<C::Instant>> {
         if let Some(until) = self.suspended {
             if until > now {
                 return Err(Wait {
@@ -86,13 +103,6 @@ impl<C: Clock + Clone> Slot<C> {
                 });
             }
             self.suspended = None;
-        }
-        if self.sessions.is_some_and(|cap| self.in_flight >= cap) {
-            return Err(Wait {
-                until: None,
-                scope,
-                kind: LimitKind::Sessions,
-            });
         }
         Ok(())
     }
@@ -126,6 +136,9 @@ pub(super) struct Pair<C: Clock> {
     pub(super) ceiling: Option<Rate>,
     pub(super) session_ceiling: Option<u32>,
     pub(super) successes: u32,
+    /// Messages per second at which the receiver last said "too fast" (0: never); the
+    /// ramp-up stops below it and creeps past it slowly.
+    pub(super) refused_rate: f32,
     /// The warm-up day this pair's daily budget is for, and the budget.
     pub(super) warm: Option<(u32, Bucket<C>)>,
     /// Throttling replies in the current escalation window, and when it began.
@@ -373,6 +386,7 @@ impl<C: Clock + Clone> State<C> {
             ceiling: limits.pair.rate,
             session_ceiling: limits.pair.sessions,
             successes: 0,
+            refused_rate: 0.0,
             warm: None,
             signals: 0,
             signals_since: None,

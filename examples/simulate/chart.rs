@@ -1,0 +1,89 @@
+//! The SVG chart: deliveries per minute per provider over virtual time, one panel per
+//! policy.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::engine::Report;
+use crate::world::{Ms, CLASSES, HOUR, MINUTE};
+
+const COLOURS: [RGBColor; CLASSES.len()] = [
+    RGBColor(66, 133, 244),
+    RGBColor(0, 120, 80),
+    RGBColor(96, 1, 210),
+    RGBColor(230, 120, 0),
+    RGBColor(200, 30, 30),
+    RGBColor(120, 120, 120),
+];
+
+/// Draws `reports` up to `until` (virtual time) into an SVG file at `path`.
+pub fn draw(path: &Path, reports: &[Report], until: Ms) -> Result<(), Box<dyn std::error::Error>> {
+    let minutes = (until / MINUTE).max(1) as usize;
+    let height = 260 * reports.len() as u32 + 40;
+    let root = SVGBackend::new(path, (1100, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (title, body) = root.split_vertically(40);
+    title.titled(
+        "Deliveries per minute per provider (virtual time)",
+        ("sans-serif", 22),
+    )?;
+    let panels = body.split_evenly((reports.len(), 1));
+    for (panel, report) in panels.iter().zip(reports) {
+        draw_panel(panel, report, minutes)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn draw_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    report: &Report,
+    minutes: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let peak = report
+        .per_minute
+        .iter()
+        .take(minutes)
+        .flat_map(|m| m.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let hours = minutes as f64 / (HOUR / MINUTE) as f64;
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            format!(
+                "{}: {} delivered, {} bounced, {} blocks",
+                report.policy, report.delivered, report.bounced, report.blocks
+            ),
+            ("sans-serif", 16),
+        )
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..hours, 0u32..peak + peak / 10)?;
+    chart
+        .configure_mesh()
+        .x_desc("hours")
+        .y_desc("per minute")
+        .light_line_style(WHITE)
+        .draw()?;
+    for (class, name) in CLASSES.iter().enumerate() {
+        let colour = COLOURS[class];
+        let points = (0..minutes).map(|m| {
+            let count = report.per_minute.get(m).map_or(0, |c| c[class]);
+            (m as f64 / 60.0, count)
+        });
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(1)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The three ways of sending the simulator compares.
+
+use std::time::Duration;
+
+use governor::clock::FakeRelativeClock;
+use governor::nanos::Nanos;
+use smtp_throttle::limit::{Limits, LimitKind, Permit, Rate, ScopeLimits, SiteLimits, Wait};
+use smtp_throttle::provider::Provider;
+use smtp_throttle::retry::{History, RetryPolicy};
+use smtp_throttle::route::{Route, Site};
+use smtp_throttle::throttle::{self, Outcome, Sender, Throttle, TransportError};
+use smtp_throttle::Reply;
+
+use crate::engine::{Open, Policy, Step, Verdict};
+use crate::world::{Client, Connection, Ms, World, DAY, MINUTE, SECOND};
+
+/// Messages are given up after this long, by every policy (RFC 5321, Postfix).
+const MAX_AGE: Ms = 5 * DAY;
+
+fn ms(instant: Nanos) -> Ms {
+    Duration::from(instant).as_millis() as Ms
+}
+
+/// The limits a user would configure: a guess of each big provider's rate per IP (the
+/// presets' session caps plus a rate), and 120 a minute for everyone else. Some
+/// guesses are above what the receivers take, some below; neither policy knows which.
+fn configured(clock: FakeRelativeClock) -> Result<Limits<FakeRelativeClock>, String> {
+    let err = |e: smtp_throttle::ConfigError| e.to_string();
+    let mut builder = Limits::builder_with_clock(clock).site_default(SiteLimits {
+        pair: ScopeLimits::sessions(10).with_rate(Rate::per_minute(120).map_err(err)?),
+        deliveries_per_session: Some(100),
+        ..SiteLimits::default()
+    });
+    for (provider, per_minute) in [
+        (Provider::Google, 900),
+        (Provider::Microsoft, 600),
+        (Provider::Yahoo, 200),
+        (Provider::Apple, 300),
+        (Provider::Comcast, 120),
+    ] {
+        let mut limits = SiteLimits::preset(provider).unwrap_or_default();
+        limits.pair = limits
+            .pair
+            .with_rate(Rate::per_minute(per_minute).map_err(err)?);
+        builder = builder.site(Site::Provider(provider), limits);
+    }
+    builder.build().map_err(err)
+}
+
+/// The verdict of a sender that reads only the reply's first digit.
+fn by_code(
+    world: &World<'_>,
+    attempt: &Result<Reply, TransportError>,
+    first: Ms,
+    backoff: Ms,
+) -> Verdict {
+    let code = match attempt {
+        Ok(reply) | Err(TransportError::Rejected(reply)) => reply.code().get(),
+        Err(_) => 421,
+    };
+    let now = world.now();
+    match code {
+        200..=399 => Verdict::Delivered,
+        400..=499 if now.saturating_sub(first) < MAX_AGE => Verdict::Retry(now + backoff),
+        _ => Verdict::Bounced,
+    }
+}
+
+fn first_attempt(world: &World<'_>, memo: &mut Ms) -> Ms {
+    if *memo == Ms::MAX {
+        *memo = world.now();
+    }
+    *memo
+}
+
+/// No limits: up to 20 sessions per route, as fast as they go; a deferred message is
+/// tried again 10 seconds later.
+pub struct Naive<'w, 'c> {
+    pub client: Client<'w, 'c>,
+}
+
+impl<'w, 'c> Policy for Naive<'w, 'c> {
+    type Session<'a>
+        = Connection<'w, 'c>
+    where
+        Self: 'a;
+    type Memo = Ms;
+
+    fn name(&self) -> &'static str {
+        "naive"
+    }
+    fn memo(&self) -> Ms {
+        Ms::MAX
+    }
+    fn open(&self, route: &Route, sessions: u32) -> Open<Connection<'w, 'c>> {
+        if sessions >= 20 {
+            return Open::Wait(None);
+        }
+        match self.client.open(route) {
+            Ok(connection) => Open::Session(connection),
+            Err(error) => Open::Failed(error),
+        }
+    }
+    fn send<'a>(
+        &'a self,
+        session: &mut Connection<'w, 'c>,
+        _route: &Route,
+        id: u32,
+        memo: &mut Ms,
+    ) -> Step {
+        let world = self.client.0;
+        let first = first_attempt(world, memo);
+        let attempt = self.client.send(session, &id);
+        let goes_on = matches!(&attempt, Ok(reply) if reply.code().get() != 421);
+        Step::Sent(by_code(world, &attempt, first, 10 * SECOND), goes_on)
+    }
+    fn failed(&self, _route: &Route, error: TransportError, memo: &mut Ms) -> Verdict {
+        let world = self.client.0;
+        let first = first_attempt(world, memo);
+        by_code(world, &Err(error), first, 10 * SECOND)
+    }
+}
+
+fn wait_until(wait: &Wait<Nanos>) -> Option<Ms> {
+    wait.until.map(ms)
+}
+
+/// The configured limits, enforced as they are: no feedback from replies, and every
+/// deferral tried again 5 minutes later.
+pub struct Fixed<'w, 'c> {
+    pub client: Client<'w, 'c>,
+    pub limits: Limits<FakeRelativeClock>,
+}
+
+impl<'w, 'c> Fixed<'w, 'c> {
+    pub fn new(client: Client<'w, 'c>) -> Result<Self, String> {
+        Ok(Self {
+            client,
+            limits: configured(client.0.clock.clone())?,
+        })
+    }
+}
+
+impl<'w, 'c> Policy for Fixed<'w, 'c> {
+    type Session<'a>
+        = (Permit<FakeRelativeClock>, Connection<'w, 'c>)
+    where
+        Self: 'a;
+    type Memo = Ms;
+
+    fn name(&self) -> &'static str {
+        "fixed"
+    }
+    fn memo(&self) -> Ms {
+        Ms::MAX
+    }
+    fn open(&self, route: &Route, _sessions: u32) -> Open<Self::Session<'_>> {
+        match self.limits.try_acquire(route) {
+            Ok(permit) => match self.client.open(route) {
+                Ok(connection) => Open::Session((permit, connection)),
+                Err(error) => Open::Failed(error),
+            },
+            Err(wait) => Open::Wait(wait_until(&wait)),
+        }
+    }
+    fn send<'a>(
+        &'a self,
+        (permit, connection): &mut Self::Session<'a>,
+        _route: &Route,
+        id: u32,
+        memo: &mut Ms,
+    ) -> Step {
+        if let Err(wait) = permit.try_message() {
+            return Step::Wait(wait_until(&wait), wait.kind == LimitKind::SessionFull);
+        }
+        let world = self.client.0;
+        let first = first_attempt(world, memo);
+        let attempt = self.client.send(connection, &id);
+        let goes_on = matches!(&attempt, Ok(reply) if reply.code().get() != 421);
+        Step::Sent(by_code(world, &attempt, first, 5 * MINUTE), goes_on)
+    }
+    fn failed(&self, _route: &Route, error: TransportError, memo: &mut Ms) -> Verdict {
+        let world = self.client.0;
+        let first = first_attempt(world, memo);
+        by_code(world, &Err(error), first, 5 * MINUTE)
+    }
+}
+
+/// This crate: the same configured limits adapted by every reply's classification,
+/// retries from the standard [`RetryPolicy`].
+pub struct Adaptive<'w, 'c> {
+    pub client: Client<'w, 'c>,
+    pub throttle: Throttle<FakeRelativeClock>,
+}
+
+impl<'w, 'c> Adaptive<'w, 'c> {
+    pub fn new(client: Client<'w, 'c>, seed: u64) -> Result<Self, String> {
+        let limits = configured(client.0.clock.clone())?;
+        let retry = RetryPolicy::builder()
+            .seed(seed)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            throttle: Throttle::new(limits, retry),
+        })
+    }
+}
+
+fn verdict(outcome: Outcome<Nanos>) -> Verdict {
+    match outcome {
+        Outcome::Delivered { .. } => Verdict::Delivered,
+        Outcome::Deferred { retry_at, .. } => Verdict::Retry(ms(retry_at)),
+        _ => Verdict::Bounced,
+    }
+}
+
+impl<'w, 'c> Policy for Adaptive<'w, 'c> {
+    type Session<'a>
+        = throttle::Session<'a, u32, Client<'w, 'c>, FakeRelativeClock>
+    where
+        Self: 'a;
+    type Memo = History<Nanos>;
+
+    fn name(&self) -> &'static str {
+        "throttle"
+    }
+    fn memo(&self) -> History<Nanos> {
+        self.throttle.history()
+    }
+    fn open(&self, route: &Route, _sessions: u32) -> Open<Self::Session<'_>> {
+        match self.throttle.try_session(&self.client, route) {
+            Ok(Ok(session)) => Open::Session(session),
+            Ok(Err(error)) => Open::Failed(error),
+            Err(wait) => Open::Wait(wait_until(&wait)),
+        }
+    }
+    fn send<'a>(
+        &'a self,
+        session: &mut Self::Session<'a>,
+        _route: &Route,
+        id: u32,
+        history: &mut History<Nanos>,
+    ) -> Step {
+        match session.try_send(&id, history) {
+            Ok(outcome) => Step::Sent(verdict(outcome), !session.is_ended()),
+            Err(wait) => Step::Wait(
+                wait_until(&wait),
+                wait.kind == LimitKind::SessionFull || session.is_ended(),
+            ),
+        }
+    }
+    fn failed(&self, route: &Route, error: TransportError, history: &mut History<Nanos>) -> Verdict {
+        verdict(self.throttle.record(route, Err(error), history))
+    }
+}
