@@ -121,11 +121,7 @@ struct Run<'p, 'w, 'c, P: Policy + 'p> {
 }
 
 /// Runs the campaign under `policy`; `progress(done, now)` is called now and then.
-pub fn run<P: Policy>(
-    world: &World<'_>,
-    policy: &P,
-    progress: &dyn Fn(u64, Ms),
-) -> Report {
+pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms)) -> Report {
     let started = Instant::now();
     let campaign = world.campaign;
     let ips = campaign.ips.len();
@@ -143,7 +139,9 @@ pub fn run<P: Policy>(
         world,
         campaign,
         lanes,
-        memos: (0..campaign.messages.len()).map(|_| policy.memo()).collect(),
+        memos: (0..campaign.messages.len())
+            .map(|_| policy.memo())
+            .collect(),
         sessions: Vec::new(),
         free: Vec::new(),
         ip_sessions: vec![0; ips],
@@ -301,7 +299,7 @@ impl<'p, P: Policy> Run<'p, '_, '_, P> {
             }
             Step::Wait(Some(until), false) if until <= now + IDLE => {
                 self.sessions[id as usize] = Some((lane, session));
-                self.at(until, STEP, id);
+                self.at(until.max(now + 1), STEP, id);
             }
             Step::Wait(until, _) => {
                 drop(session);

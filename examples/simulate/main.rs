@@ -76,9 +76,7 @@ fn options() -> Result<Options, String> {
         if flag == "--help" || flag == "-h" {
             return Err(String::new());
         }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = |value: &str| {
             value
                 .replace('_', "")
@@ -187,7 +185,10 @@ fn main() -> ExitCode {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a simulation panicked".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a simulation panicked".into()))
+            })
             .collect()
     });
     let mut reports = Vec::new();
@@ -204,7 +205,16 @@ fn main() -> ExitCode {
     let total = o.messages as f64;
     println!(
         "\n{:<9} {:>17} {:>16} {:>10} {:>9} {:>7} {:>8} {:>8} {:>6} {:>7}",
-        "policy", "delivered", "bounced", "deferrals", "per msg", "blocks", "drain", "ideal", "ratio", "wall"
+        "policy",
+        "delivered",
+        "bounced",
+        "deferrals",
+        "per msg",
+        "blocks",
+        "drain",
+        "ideal",
+        "ratio",
+        "wall"
     );
     let drain = |r: &Report| if r.queued > 0 { HORIZON } else { r.drain };
     for r in &reports {
@@ -224,7 +234,11 @@ fn main() -> ExitCode {
             r.wall.as_secs_f64()
         );
         if r.queued > 0 {
-            println!("          {} messages still queued after {}", r.queued, hours(HORIZON));
+            println!(
+                "          {} messages still queued after {}",
+                r.queued,
+                hours(HORIZON)
+            );
         }
     }
     println!();

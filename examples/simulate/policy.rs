@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use governor::clock::FakeRelativeClock;
 use governor::nanos::Nanos;
-use smtp_throttle::limit::{Limits, LimitKind, Permit, Rate, ScopeLimits, SiteLimits, Wait};
+use smtp_throttle::limit::{LimitKind, Limits, Permit, Rate, ScopeLimits, SiteLimits, Wait};
 use smtp_throttle::provider::Provider;
 use smtp_throttle::retry::{History, RetryPolicy};
 use smtp_throttle::route::{Route, Site};
@@ -17,8 +17,9 @@ use crate::world::{Client, Connection, Ms, World, DAY, MINUTE, SECOND};
 /// Messages are given up after this long, by every policy (RFC 5321, Postfix).
 const MAX_AGE: Ms = 5 * DAY;
 
+/// Rounded up, so that waiting until then never comes back a moment too early.
 fn ms(instant: Nanos) -> Ms {
-    Duration::from(instant).as_millis() as Ms
+    Duration::from(instant).as_micros().div_ceil(1000) as Ms
 }
 
 /// The limits a user would configure: a guess of each big provider's rate per IP (the
@@ -250,7 +251,12 @@ impl<'w, 'c> Policy for Adaptive<'w, 'c> {
             ),
         }
     }
-    fn failed(&self, route: &Route, error: TransportError, history: &mut History<Nanos>) -> Verdict {
+    fn failed(
+        &self,
+        route: &Route,
+        error: TransportError,
+        history: &mut History<Nanos>,
+    ) -> Verdict {
         verdict(self.throttle.record(route, Err(error), history))
     }
 }

@@ -339,7 +339,11 @@ impl Campaign {
                     hidden: Hidden {
                         per_minute: rate,
                         burst: (rate / 6.0).max(5.0),
-                        connections: if draw(seed, 4, k as u64) % 2 == 0 { 5 } else { 10 },
+                        connections: if draw(seed, 4, k as u64) % 2 == 0 {
+                            5
+                        } else {
+                            10
+                        },
                         strikes: 30.0,
                         service: 500,
                         greylist,
@@ -397,16 +401,21 @@ impl Campaign {
     }
 
     /// The least time the hidden limits allow: each (IP, receiver)'s deliverable mail at
-    /// its hidden rate (after its burst), and greylisted mail no sooner than the delay.
+    /// its hidden rate (after its burst), greylisted mail no sooner than the delay, a
+    /// full mailbox no sooner than it frees.
     pub fn ideal(&self) -> Ms {
         let ips = self.ips.len();
         let mut counts = vec![0u64; self.receivers.len() * ips];
+        let mut frees = 0;
         for m in &self.messages {
             if m.fate.deliverable() {
                 counts[m.receiver as usize * ips + m.ip as usize] += 1;
             }
+            if let Fate::FullFor(time) = m.fate {
+                frees = frees.max(time);
+            }
         }
-        let mut ideal = 0.0f64;
+        let mut ideal = frees as f64 / MINUTE as f64;
         for (at, &n) in counts.iter().enumerate() {
             if n == 0 {
                 continue;
@@ -533,7 +542,11 @@ impl<'c> World<'c> {
     }
 
     /// The receiver's answer to one message on `connection`.
-    pub fn deliver(&self, connection: &Connection<'_, 'c>, id: u32) -> Result<Reply, TransportError> {
+    pub fn deliver(
+        &self,
+        connection: &Connection<'_, 'c>,
+        id: u32,
+    ) -> Result<Reply, TransportError> {
         let now = self.now();
         let campaign = self.campaign;
         let r = &campaign.receivers[connection.receiver as usize];
@@ -548,7 +561,9 @@ impl<'c> World<'c> {
         }
         let luck = draw(campaign.seed, 8, sends);
         if luck % LOST == 0 {
-            return Err(TransportError::ConnectionLost("connection reset by peer".into()));
+            return Err(TransportError::ConnectionLost(
+                "connection reset by peer".into(),
+            ));
         }
         if luck % BUSY == 1 {
             return Ok(replies.busy.clone());
