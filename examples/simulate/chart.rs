@@ -8,6 +8,8 @@ use plotters::prelude::*;
 use crate::engine::Report;
 use crate::world::{Ms, CLASSES, HOUR, MINUTE};
 
+const BIN: usize = 5;
+
 const COLOURS: [RGBColor; CLASSES.len()] = [
     RGBColor(66, 133, 244),
     RGBColor(0, 120, 80),
@@ -41,11 +43,18 @@ fn draw_panel(
     report: &Report,
     minutes: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let peak = report
-        .per_minute
-        .iter()
-        .take(minutes)
-        .flat_map(|m| m.iter().copied())
+    // Averaged over 5 minutes; the scale fits the named providers, so the long tail's
+    // first-minutes burst (every small domain at once) runs off the top.
+    let averaged = |class: usize| {
+        (0..minutes.div_ceil(BIN)).map(move |bin| {
+            let sum: u32 = (bin * BIN..(bin + 1) * BIN)
+                .map(|m| report.per_minute.get(m).map_or(0, |c| c[class]))
+                .sum();
+            ((bin * BIN) as f64 / 60.0, sum / BIN as u32)
+        })
+    };
+    let peak = (0..CLASSES.len() - 1)
+        .flat_map(|class| averaged(class).map(|(_, n)| n))
         .max()
         .unwrap_or(0)
         .max(10);
@@ -65,17 +74,15 @@ fn draw_panel(
     chart
         .configure_mesh()
         .x_desc("hours")
-        .y_desc("per minute")
+        .y_desc("per minute (5-min mean)")
         .light_line_style(WHITE)
         .draw()?;
     for (class, name) in CLASSES.iter().enumerate() {
         let colour = COLOURS[class];
-        let points = (0..minutes).map(|m| {
-            let count = report.per_minute.get(m).map_or(0, |c| c[class]);
-            (m as f64 / 60.0, count)
-        });
+        let top = peak + peak / 10;
+        let points = averaged(class).map(|(x, n)| (x, n.min(top)));
         chart
-            .draw_series(LineSeries::new(points, colour.stroke_width(1)))?
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
             .label(*name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
