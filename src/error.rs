@@ -203,3 +203,39 @@ pub enum RouteError {
         reason: &'static str,
     },
 }
+
+/// A shared-limits store failed ([`RedisLimits`](crate::shared::RedisLimits)).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SharedError {
+    /// The configuration cannot work (bad URL, zero timeout, zero cap).
+    #[error("shared limits misconfigured: {0}")]
+    Config(String),
+    /// The server did not answer within the timeout.
+    #[error("shared limits: Redis timed out: {0}")]
+    Timeout(String),
+    /// The server is unreachable or the connection broke.
+    #[error("shared limits: Redis unavailable: {0}")]
+    Unavailable(String),
+    /// The server answered with an error (a script error, a wrong type at a key).
+    #[error("shared limits: Redis refused: {0}")]
+    Refused(String),
+}
+
+#[cfg(feature = "redis")]
+impl SharedError {
+    pub(crate) fn from_redis(error: redis::RedisError) -> Self {
+        if error.is_timeout() {
+            Self::Timeout(error.to_string())
+        } else if error.is_io_error()
+            || error.is_connection_dropped()
+            || error.is_connection_refusal()
+        {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Refused(error.to_string())
+        }
+    }
+}

@@ -96,6 +96,9 @@ pub mod provider;
 pub mod reply;
 pub mod retry;
 pub mod route;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod shared;
 pub mod throttle;
 
 /// The examples of README.md, compiled and run as doctests.
