@@ -12,7 +12,7 @@ use smtp_throttle::throttle::{self, Outcome, Sender, Throttle, TransportError};
 use smtp_throttle::Reply;
 
 use crate::engine::{Open, Policy, Step, Verdict};
-use crate::world::{Client, Connection, Ms, World, DAY, MINUTE, SECOND};
+use crate::world::{Client, Connection, Ms, DAY, MINUTE, SECOND};
 
 /// Messages are given up after this long, by every policy (RFC 5321, Postfix).
 const MAX_AGE: Ms = 5 * DAY;
@@ -48,30 +48,41 @@ fn configured(clock: FakeRelativeClock) -> Result<Limits<FakeRelativeClock>, Str
     builder.build().map_err(err)
 }
 
-/// The verdict of a sender that reads only the reply's first digit.
+/// The verdict of a sender that reads only the reply's first digit: 2xx/3xx delivered,
+/// 4xx retried after `backoff` until the maximum age, anything else bounced.
 fn by_code(
-    world: &World<'_>,
+    client: &Client<'_, '_>,
     attempt: &Result<Reply, TransportError>,
-    first: Ms,
+    first_attempt: &mut Ms,
     backoff: Ms,
 ) -> Verdict {
+    let now = client.0.now();
+    if *first_attempt == Ms::MAX {
+        *first_attempt = now;
+    }
     let code = match attempt {
         Ok(reply) | Err(TransportError::Rejected(reply)) => reply.code().get(),
         Err(_) => 421,
     };
-    let now = world.now();
     match code {
         200..=399 => Verdict::Delivered,
-        400..=499 if now.saturating_sub(first) < MAX_AGE => Verdict::Retry(now + backoff),
+        400..=499 if now.saturating_sub(*first_attempt) < MAX_AGE => Verdict::Retry(now + backoff),
         _ => Verdict::Bounced,
     }
 }
 
-fn first_attempt(world: &World<'_>, memo: &mut Ms) -> Ms {
-    if *memo == Ms::MAX {
-        *memo = world.now();
-    }
-    *memo
+/// Sends message `id` on `connection` and judges the reply by its code; a 421 or a
+/// lost connection ends the session.
+fn send_by_code<'w, 'c>(
+    client: &Client<'w, 'c>,
+    connection: &mut Connection<'w, 'c>,
+    id: u32,
+    first_attempt: &mut Ms,
+    backoff: Ms,
+) -> Step {
+    let attempt = client.send(connection, &id);
+    let goes_on = matches!(&attempt, Ok(reply) if reply.code().get() != 421);
+    Step::Sent(by_code(client, &attempt, first_attempt, backoff), goes_on)
 }
 
 /// No limits: up to 20 sessions per route, as fast as they go; a deferred message is
@@ -109,16 +120,10 @@ impl<'w, 'c> Policy for Naive<'w, 'c> {
         id: u32,
         memo: &mut Ms,
     ) -> Step {
-        let world = self.client.0;
-        let first = first_attempt(world, memo);
-        let attempt = self.client.send(session, &id);
-        let goes_on = matches!(&attempt, Ok(reply) if reply.code().get() != 421);
-        Step::Sent(by_code(world, &attempt, first, 10 * SECOND), goes_on)
+        send_by_code(&self.client, session, id, memo, 10 * SECOND)
     }
     fn failed(&self, _route: &Route, error: TransportError, memo: &mut Ms) -> Verdict {
-        let world = self.client.0;
-        let first = first_attempt(world, memo);
-        by_code(world, &Err(error), first, 10 * SECOND)
+        by_code(&self.client, &Err(error), memo, 10 * SECOND)
     }
 }
 
@@ -174,16 +179,10 @@ impl<'w, 'c> Policy for Fixed<'w, 'c> {
         if let Err(wait) = permit.try_message() {
             return Step::Wait(wait_until(&wait), wait.kind == LimitKind::SessionFull);
         }
-        let world = self.client.0;
-        let first = first_attempt(world, memo);
-        let attempt = self.client.send(connection, &id);
-        let goes_on = matches!(&attempt, Ok(reply) if reply.code().get() != 421);
-        Step::Sent(by_code(world, &attempt, first, 5 * MINUTE), goes_on)
+        send_by_code(&self.client, connection, id, memo, 5 * MINUTE)
     }
     fn failed(&self, _route: &Route, error: TransportError, memo: &mut Ms) -> Verdict {
-        let world = self.client.0;
-        let first = first_attempt(world, memo);
-        by_code(world, &Err(error), first, 5 * MINUTE)
+        by_code(&self.client, &Err(error), memo, 5 * MINUTE)
     }
 }
 
