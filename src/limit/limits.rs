@@ -183,21 +183,7 @@ impl<C: Clock + Clone> Limits<C> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
         let keys = self.inner.keys(&mut state, route, now);
-        state
-            .pairs
-            .at(keys.pair)
-            .slot
-            .check_open(now, LimitScope::Pair)?;
-        state
-            .sites
-            .at(keys.site)
-            .slot
-            .check_open(now, LimitScope::Site)?;
-        state
-            .sources
-            .at(keys.source)
-            .slot
-            .check_open(now, LimitScope::Source)?;
+        state.each_slot(keys, |slot, scope| slot.check_open(now, scope))?;
         state.pairs.at(keys.pair).slot.in_flight += 1;
         state.sources.at(keys.source).slot.in_flight += 1;
         let site = state.sites.at(keys.site);
@@ -665,39 +651,11 @@ impl<C: Clock + Clone> Permit<C> {
         // A suspension stops sessions already open too: after a 421 on one session, the
         // others on the same route must not go on sending.
         let keys = self.keys;
-        state
-            .pairs
-            .at(keys.pair)
-            .slot
-            .check_suspended(now, LimitScope::Pair)?;
-        state
-            .sites
-            .at(keys.site)
-            .slot
-            .check_suspended(now, LimitScope::Site)?;
-        state
-            .sources
-            .at(keys.source)
-            .slot
-            .check_suspended(now, LimitScope::Source)?;
+        state.each_slot(keys, |slot, scope| slot.check_suspended(now, scope))?;
         if let Some(schedule) = &self.inner.settings.warm_up {
             self.check_warm_up(&mut state, schedule)?;
         }
-        state
-            .pairs
-            .at(self.keys.pair)
-            .slot
-            .check_rate(LimitScope::Pair)?;
-        state
-            .sites
-            .at(self.keys.site)
-            .slot
-            .check_rate(LimitScope::Site)?;
-        state
-            .sources
-            .at(self.keys.source)
-            .slot
-            .check_rate(LimitScope::Source)?;
+        state.each_slot(keys, |slot, scope| slot.check_rate(scope))?;
         self.messages += 1;
         Ok(())
     }

@@ -460,6 +460,18 @@ impl<C: Clock + Clone> State<C> {
 }
 
 impl<C: Clock> State<C> {
+    /// Runs `check` on the pair's, the site's and the source's slot, in that order,
+    /// stopping at the first refusal.
+    pub(super) fn each_slot<E>(
+        &mut self,
+        keys: Keys,
+        mut check: impl FnMut(&mut Slot<C>, LimitScope) -> Result<(), E>,
+    ) -> Result<(), E> {
+        check(&mut self.pairs.at(keys.pair).slot, LimitScope::Pair)?;
+        check(&mut self.sites.at(keys.site).slot, LimitScope::Site)?;
+        check(&mut self.sources.at(keys.source).slot, LimitScope::Source)
+    }
+
     /// Gives back one session on the route's entries.
     pub(super) fn release(&mut self, keys: Keys, now: C::Instant) {
         for slot in [
