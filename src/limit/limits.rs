@@ -12,11 +12,15 @@ use parking_lot::{Condvar, Mutex};
 
 use super::alert::{Alert, Escalation};
 use super::config::{Adaptive, Rate, ScopeLimits, SiteLimits, WarmUp};
+#[cfg(feature = "redis")]
+use super::fleet::{self, Fleet, SharedPermit};
 use super::state::{later, Bucket, Creation, Keys, Pair, State};
 use super::wait::{LimitKind, LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
 use crate::error::ConfigError;
 use crate::route::{Route, Site};
+#[cfg(feature = "redis")]
+use crate::shared::{Fallback, RedisLimits, SharedStatus};
 
 /// The most routes tracked by default.
 const DEFAULT_MAX_ROUTES: usize = 1_000_000;
@@ -82,6 +86,9 @@ struct Inner<C: Clock> {
     wakers: Mutex<Vec<std::task::Waker>>,
     alerts: Mutex<std::collections::VecDeque<Alert>>,
     on_alert: Option<AlertHook>,
+    /// Limits shared with other processes through Redis.
+    #[cfg(feature = "redis")]
+    fleet: Option<Fleet>,
 }
 
 impl<C: Clock + Clone> Inner<C> {
@@ -190,13 +197,29 @@ impl<C: Clock + Clone> Limits<C> {
         site.slot.in_flight += 1;
         let max_messages = site.deliveries;
         state.touch(keys, now);
-        Ok(Permit {
+        #[cfg(feature = "redis")]
+        let plan = self
+            .inner
+            .fleet
+            .as_ref()
+            .map(|_| fleet::plan_open(&mut state, keys));
+        drop(state);
+        #[allow(unused_mut)]
+        let mut permit = Permit {
             inner: Arc::clone(&self.inner),
             keys,
             source: route.source(),
             messages: 0,
             max_messages,
-        })
+            #[cfg(feature = "redis")]
+            shared: None,
+        };
+        // Refused by the fleet: dropping the permit gives the local slot back.
+        #[cfg(feature = "redis")]
+        if let (Some(fleet), Some(plan)) = (&self.inner.fleet, plan) {
+            permit.shared = Some(fleet.open(plan, now)?);
+        }
+        Ok(permit)
     }
 
     /// Like [`try_acquire`](Limits::try_acquire), but waits (blocking the thread) up to
@@ -282,13 +305,25 @@ impl<C: Clock + Clone> Limits<C> {
     }
 
     /// Suspends one scope of the route until `until` (a later suspension wins).
+    ///
+    /// With a shared store, the suspension is shared with the whole fleet.
     pub fn suspend(&self, route: &Route, scope: LimitScope, until: C::Instant) {
+        let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        let keys = self.inner.keys(&mut state, route, self.inner.clock.now());
+        let keys = self.inner.keys(&mut state, route, now);
         match scope {
             LimitScope::Source => state.sources.at(keys.source).slot.suspend(until),
             LimitScope::Site => state.sites.at(keys.site).slot.suspend(until),
             LimitScope::Pair => state.pairs.at(keys.pair).slot.suspend(until),
+        }
+        #[cfg(feature = "redis")]
+        if let Some(fleet) = &self.inner.fleet {
+            let time = Duration::from(until.duration_since(now));
+            let change = fleet::suspension(&mut state, keys, scope, time);
+            drop(state);
+            if let Some(change) = change {
+                fleet.write(change);
+            }
         }
     }
 
@@ -307,16 +342,56 @@ impl<C: Clock + Clone> Limits<C> {
     /// and again gets a longer suspension and an [`Alert::RouteReputation`]; a source
     /// throttled by several sites raises [`Alert::SourceReputation`]; a block after
     /// throttling suspends the pair for long and raises [`Alert::Blocked`].
+    ///
+    /// With a shared store, the pair's adapted rate, session cap and suspension are
+    /// the fleet's: read before an objection is applied (so that one heard by several
+    /// processes slows the pair once) and written after any change.
     pub fn feedback(&self, route: &Route, reply: &Classification) {
         let now = self.inner.clock.now();
-        let settings = &self.inner.settings;
-        let adaptive = settings.adaptive;
-        let clock = &self.inner.clock;
+        #[cfg(feature = "redis")]
+        let before = self.inner.fleet.as_ref().map(|fleet| {
+            let objection = matches!(
+                reply.category,
+                Category::RateLimited
+                    | Category::Reputation
+                    | Category::TooManyConnections
+                    | Category::ServerBusy
+            ) && reply.severity != Severity::Success;
+            let keys_of = |state: &mut State<C>| self.inner.keys(state, route, now);
+            fleet.before_feedback(&self.inner.clock, &self.inner.state, keys_of, objection)
+        });
         let mut alerts = Vec::new();
+        let mut state = self.inner.state.lock();
+        let keys = self.inner.keys(&mut state, route, now);
+        state.touch(keys, now);
+        self.adapt(&mut state, keys, reply, now, &mut alerts);
+        #[cfg(feature = "redis")]
+        if let (Some(fleet), Some(before)) = (&self.inner.fleet, before) {
+            let ttl = self.inner.settings.idle_after;
+            let change = fleet::changes(before, state.pairs.at(keys.pair), now, ttl);
+            drop(state);
+            if let Some(change) = change {
+                fleet.write(change);
+            }
+        }
+        #[cfg(not(feature = "redis"))]
+        drop(state);
+        self.publish(alerts);
+    }
+
+    /// The local part of [`feedback`](Limits::feedback): moves the pair's limits and
+    /// counts towards escalation.
+    fn adapt(
+        &self,
+        state: &mut State<C>,
+        keys: Keys,
+        reply: &Classification,
+        now: C::Instant,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let adaptive = self.inner.settings.adaptive;
+        let clock = &self.inner.clock;
         {
-            let mut state = self.inner.state.lock();
-            let keys = self.inner.keys(&mut state, route, now);
-            state.touch(keys, now);
             let pair = state.pairs.at(keys.pair);
             let pause_until = |default: Duration| later(now, reply.retry_hint.unwrap_or(default));
             if reply.severity == Severity::Success {
@@ -351,9 +426,8 @@ impl<C: Clock + Clone> Limits<C> {
                 Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
                 _ => {}
             }
-            self.escalate(&mut state, keys, reply, now, &mut alerts);
         }
-        self.publish(alerts);
+        self.escalate(state, keys, reply, now, alerts);
     }
 
     /// Counts throttling and blocks towards the escalation thresholds.
@@ -483,6 +557,13 @@ impl<C: Clock + Clone> Limits<C> {
             Some(keys) => state.pairs.at(keys.pair).slot.in_flight,
             None => 0,
         }
+    }
+
+    /// The shared store's health and counters, or `None` without one.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared_status(&self) -> Option<SharedStatus> {
+        self.inner.fleet.as_ref().map(Fleet::status)
     }
 
     /// Routes (source, site pairs) tracked now.
@@ -618,6 +699,9 @@ pub struct Permit<C: Clock = DefaultClock> {
     source: IpAddr,
     messages: u32,
     max_messages: Option<u32>,
+    /// The fleet side: leases and scope names, with a shared store.
+    #[cfg(feature = "redis")]
+    shared: Option<SharedPermit>,
 }
 
 impl<C: Clock> fmt::Debug for Permit<C> {
@@ -656,6 +740,17 @@ impl<C: Clock + Clone> Permit<C> {
             self.check_warm_up(&mut state, schedule)?;
         }
         state.each_slot(keys, |slot, scope| slot.check_rate(scope))?;
+        #[cfg(feature = "redis")]
+        if let (Some(fleet), Some(shared)) = (&self.inner.fleet, &mut self.shared) {
+            let rates = fleet::rates(&mut state, keys);
+            drop(state);
+            let (decision, stored) = fleet.message(shared, rates, now);
+            if let Some(stored) = stored {
+                let mut state = self.inner.state.lock();
+                Fleet::follow(&self.inner.clock, state.pairs.at(keys.pair), &stored);
+            }
+            decision?;
+        }
         self.messages += 1;
         Ok(())
     }
@@ -705,6 +800,11 @@ impl<C: Clock + Clone> Permit<C> {
 
 impl<C: Clock> Drop for Permit<C> {
     fn drop(&mut self) {
+        // The fleet's leases first, so that a local waiter woken below finds them free.
+        #[cfg(feature = "redis")]
+        if let (Some(fleet), Some(shared)) = (&self.inner.fleet, &self.shared) {
+            fleet.release(shared);
+        }
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
         state.release(self.keys, now);
@@ -731,7 +831,22 @@ pub struct LimitsBuilder<C: Clock> {
     on_alert: Option<AlertHook>,
     warm_up: Option<WarmUp>,
     first_sends: HashMap<IpAddr, Duration>,
+    #[cfg(feature = "redis")]
+    shared: SharedSettings,
 }
+
+/// How limits use a shared store.
+#[cfg(feature = "redis")]
+struct SharedSettings {
+    store: Option<Arc<RedisLimits>>,
+    fallback: Fallback,
+    retry_after: Duration,
+    lease: Duration,
+}
+
+/// The longest `shared_retry_after` and `shared_lease`.
+#[cfg(feature = "redis")]
+const MAX_SHARED_TIME: Duration = Duration::from_secs(3600);
 
 impl<C: Clock> fmt::Debug for LimitsBuilder<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -770,7 +885,63 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             on_alert: None,
             warm_up: None,
             first_sends: HashMap::new(),
+            #[cfg(feature = "redis")]
+            shared: SharedSettings {
+                store: None,
+                fallback: Fallback::Local,
+                retry_after: Duration::from_secs(1),
+                lease: Duration::from_secs(60),
+            },
         }
+    }
+
+    /// Shares the limits with every process that uses the same Redis and key prefix
+    /// ([`RedisLimits`]): each session also takes a lease on the pair's, site's and
+    /// source's session caps, each message is also charged to their rates, fleet-wide;
+    /// the pair's adapted rate, session cap and suspensions are the fleet's. Local
+    /// limits keep applying on top. While Redis is away, see
+    /// [`shared_fallback`](LimitsBuilder::shared_fallback).
+    ///
+    /// The clock of shared limits is the Redis server's: give the limits a real clock
+    /// (the default), not a fake one, when they share a store.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn shared(mut self, store: Arc<RedisLimits>) -> Self {
+        self.shared.store = Some(store);
+        self
+    }
+
+    /// What decisions do while the shared store is unreachable or slower than its
+    /// timeout (default [`Fallback::Local`]: go on under this process's own limits).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn shared_fallback(mut self, fallback: Fallback) -> Self {
+        self.shared.fallback = fallback;
+        self
+    }
+
+    /// After a failed call, how long decisions skip the store before asking it again
+    /// (default 1 s), so that a dead Redis costs one timeout per period, not one per
+    /// decision. At most an hour.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn shared_retry_after(mut self, time: Duration) -> Self {
+        self.shared.retry_after = time;
+        self
+    }
+
+    /// How long a session's shared lease lasts (default 60 s): extended while the
+    /// session sends (every third of it), and the longest a crashed process holds a
+    /// slot. A session idle past it loses the slot and must end. At most an hour.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn shared_lease(mut self, time: Duration) -> Self {
+        self.shared.lease = time;
+        self
     }
 
     /// Caps cold sending IPs by a warm-up schedule ([`WarmUp::default`] is SendGrid's
@@ -900,6 +1071,28 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                 max: 100_000_000,
             });
         }
+        #[cfg(feature = "redis")]
+        let fleet = {
+            let shared = self.shared;
+            for (setting, value) in [
+                ("shared_retry_after", shared.retry_after),
+                ("shared_lease", shared.lease),
+            ] {
+                if value.is_zero() {
+                    return Err(ConfigError::Zero { setting });
+                }
+                if value > MAX_SHARED_TIME {
+                    return Err(ConfigError::TooLong {
+                        setting,
+                        value,
+                        max: MAX_SHARED_TIME,
+                    });
+                }
+            }
+            shared
+                .store
+                .map(|store| Fleet::new(store, shared.fallback, shared.retry_after, shared.lease))
+        };
         Ok(Limits {
             inner: Arc::new(Inner {
                 clock: self.clock,
@@ -922,6 +1115,8 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                 wakers: Mutex::new(Vec::new()),
                 alerts: Mutex::new(std::collections::VecDeque::new()),
                 on_alert: self.on_alert,
+                #[cfg(feature = "redis")]
+                fleet,
             }),
         })
     }

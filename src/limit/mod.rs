@@ -6,6 +6,8 @@
 
 mod alert;
 mod config;
+#[cfg(feature = "redis")]
+mod fleet;
 mod limits;
 mod state;
 mod wait;

@@ -23,11 +23,15 @@ type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Cl
 pub(super) struct Bucket<C: Clock> {
     limiter: Direct<C>,
     pub(super) interval: Duration,
+    /// Read when the bucket is shared with a fleet (feature `redis`).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(super) burst: u32,
 }
 
 impl<C: Clock + Clone> Bucket<C> {
     pub(super) fn new(clock: &C, interval: Duration, burst: u32, drained: bool) -> Self {
         let burst = std::num::NonZeroU32::new(burst).unwrap_or(std::num::NonZeroU32::MIN);
+        let cells = burst.get();
         let quota = Quota::with_period(interval)
             .unwrap_or_else(|| Quota::per_second(std::num::NonZeroU32::MIN))
             .allow_burst(burst);
@@ -39,7 +43,11 @@ impl<C: Clock + Clone> Bucket<C> {
                 }
             }
         }
-        Self { limiter, interval }
+        Self {
+            limiter,
+            interval,
+            burst: cells,
+        }
     }
 
     /// Takes one cell, or says the earliest instant one is there.

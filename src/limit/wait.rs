@@ -32,6 +32,10 @@ pub enum LimitKind {
     SessionFull,
     /// The cold sending IP used its warm-up budget for today at this site.
     WarmUp,
+    /// The shared store (Redis, feature `redis`) is unreachable or too slow and the
+    /// limits are set to refuse rather than fall back to local limits: wait until the
+    /// instant given, when the store is asked again.
+    SharedUnavailable,
 }
 
 /// "Not now": which limit stands in the way, and until when when that is known.
@@ -67,6 +71,7 @@ impl<I> fmt::Display for Wait<I> {
             LimitKind::Suspended => "suspended",
             LimitKind::SessionFull => "session carried its maximum of messages",
             LimitKind::WarmUp => "warm-up budget for today used",
+            LimitKind::SharedUnavailable => "shared limits unavailable (Redis), refusing",
         };
         write!(f, "{scope}: {kind}")
     }

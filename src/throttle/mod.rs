@@ -278,6 +278,8 @@ where
         RouteStats {
             limits: self.inner.limits.snapshot(route),
             counts: self.inner.ledger.lock().route(route.source(), route.site()),
+            #[cfg(feature = "redis")]
+            shared: self.inner.limits.shared_status(),
         }
     }
 

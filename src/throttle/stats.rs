@@ -42,6 +42,11 @@ pub struct RouteStats<I> {
     pub limits: Option<PairSnapshot<I>>,
     /// What became of the route's messages.
     pub counts: Counts,
+    /// The shared store's health and counters, when the limits share one (feature
+    /// `redis`): whether Redis answers, and how many decisions fell back.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub shared: Option<crate::shared::SharedStatus>,
 }
 
 /// What happened, for counting.

@@ -1,18 +1,51 @@
-//! Rates and session slots shared by several sending processes through Redis
-//! (feature `redis`): the building blocks of fleet-wide limits.
+//! Limits shared by several sending processes through Redis (feature `redis`).
+//!
+//! Most users hand a [`RedisLimits`] to [`LimitsBuilder::shared`]: then every
+//! [`Limits`] (and [`Throttle`](crate::throttle::Throttle)) on the same server and key
+//! prefix keeps one fleet-wide account per pair, site and source IP:
 //!
 //! - **Rates**: GCRA in one Lua script that reads the server's own clock (`TIME`), so
 //!   the processes' clocks never matter. One key per limit, with the rate in the key:
 //!   a changed limit starts fresh instead of inheriting a state computed for another
-//!   rate.
-//! - **Sessions**: leases in a sorted set scored by their expiry. A holder extends its
-//!   lease while the session lives and removes it when dropped; a crashed holder's
-//!   lease simply expires, so no process holds a slot past its lease.
+//!   rate. A message is checked against the pair's, site's and source's rates and
+//!   charged to all three in one script, or to none.
+//! - **Sessions**: leases in a sorted set scored by their expiry. A session extends
+//!   its leases while it sends and removes them when dropped; a crashed holder's lease
+//!   simply expires, so no process holds a slot past its lease.
+//! - **Adaptation**: the pair's adapted rate, session cap and suspensions are stored
+//!   too. The process that hears a receiver's 421 slows the pair for the whole fleet;
+//!   the others follow with their next message, and an objection several of them
+//!   hear at once slows the pair once.
 //!
 //! No Redis module is needed. Every call has the timeout you set; a failed call drops
-//! the connection and the next call opens a new one, so the store reconnects by itself.
-//! Errors are [`SharedError`]s, never panics: what to do when Redis is away (fall back
-//! to local limits, or refuse to send) is the caller's decision.
+//! the connection and a later call opens a new one, so the store reconnects by itself.
+//! While Redis is unreachable or slow, limits go on under their local limits or refuse
+//! to send ([`Fallback`]); [`Limits::shared_status`] and the throttle's
+//! [`RouteStats`](crate::throttle::RouteStats) say which, and since when.
+//!
+//! [`LimitsBuilder::shared`]: crate::limit::LimitsBuilder::shared
+//! [`Limits`]: crate::limit::Limits
+//! [`Limits::shared_status`]: crate::limit::Limits::shared_status
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use smtp_throttle::limit::Limits;
+//! use smtp_throttle::shared::{Fallback, RedisLimits};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = RedisLimits::new("redis://127.0.0.1:6379/", Duration::from_millis(50))?
+//!     .with_prefix("mta-eu");
+//! let limits = Limits::builder()
+//!     .shared(Arc::new(store))
+//!     .shared_fallback(Fallback::Local) // the default: keep sending when Redis is away
+//!     .build()?;
+//! # let _ = limits;
+//! # Ok(()) }
+//! ```
+//!
+//! The store's own calls serve code of yours that wants a shared rate or session cap
+//! outside [`Limits`]:
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -37,67 +70,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redis::{Connection, Script};
+use redis::Connection;
 
 use crate::error::SharedError;
 use crate::limit::Rate;
 
-/// GCRA: `KEYS[1]` holds the theoretical arrival time in µs of the server clock.
-/// ARGV: interval µs, burst. Returns `{1, 0}` when allowed, `{0, wait µs}` when not.
-const GCRA: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local tolerance = interval * (tonumber(ARGV[2]) - 1)
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-if now < tat - tolerance then
-  return {0, tat - tolerance - now}
-end
-local next = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', next), 'PX', math.ceil((next - now) / 1000) + 1000)
-return {1, 0}
-";
+mod scripts;
+mod status;
 
-/// Lease: `KEYS[1]` is a sorted set of holder ids scored by expiry (ms of the server
-/// clock). ARGV: cap, ttl ms, id. Expired leases go first. Returns 1 when leased.
-const LEASE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + 1000)
-return 1
-";
-
-/// Extend: pushes lease `ARGV[2]`'s expiry to now + `ARGV[1]` ms if it is still held.
-const EXTEND: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local held = redis.call('ZSCORE', KEYS[1], ARGV[2])
-if not held or tonumber(held) <= now then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  return 0
-end
-redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 1000)
-return 1
-";
+use scripts::Scripts;
+pub(crate) use scripts::{Refusal, RefusalKind, ScopeRequest};
+pub use status::{Fallback, SharedStatus};
 
 /// The longest lease: past this a crashed holder would block a slot too long.
 const MAX_LEASE: Duration = Duration::from_secs(3600);
 
 /// Rates and session leases kept in one Redis, shared by every process that uses the
-/// same server and key prefix. `Send + Sync`: one per process, shared by its threads.
+/// same server and key prefix. `Send + Sync`: one per process, shared by its threads,
+/// which take turns on its one connection (a round trip each, about 0.1 ms on
+/// loopback); a process with many busy threads can give groups of them a store each.
 pub struct RedisLimits {
     client: redis::Client,
     connection: Mutex<Option<Connection>>,
     timeout: Duration,
     prefix: String,
-    gcra: Script,
-    lease: Script,
-    extend: Script,
+    scripts: Scripts,
     holder: String,
     leases: AtomicU64,
 }
@@ -133,9 +130,7 @@ impl RedisLimits {
             connection: Mutex::new(None),
             timeout,
             prefix: "smtp-throttle".into(),
-            gcra: Script::new(GCRA),
-            lease: Script::new(LEASE),
-            extend: Script::new(EXTEND),
+            scripts: Scripts::new(),
             holder,
             leases: AtomicU64::new(0),
         })
@@ -188,28 +183,35 @@ impl RedisLimits {
         })
     }
 
+    /// A holder id unique to this store: this process and one more number.
+    pub(crate) fn holder(&self) -> String {
+        format!(
+            "{}-{}",
+            self.holder,
+            self.leases.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
     /// Charges one message to the shared rate `key`: `Ok(Ok(()))` when allowed,
     /// `Ok(Err(wait))` with the time until the next one is, by the server's clock.
+    /// [`Limits`](crate::limit::Limits) with a shared store uses the same keys, named
+    /// `pair:{ip}|{site}`, `site:{site}` and `source:{ip}`.
     pub fn try_rate(&self, key: &str, rate: Rate) -> Result<Result<(), Duration>, SharedError> {
-        let interval = rate.interval().as_micros().max(1);
-        let burst = rate.burst().max(1);
-        let key = format!("{}:rate:{key}:{interval}:{burst}", self.prefix);
-        let (allowed, wait): (i64, i64) = self.with_connection(|c| {
-            self.gcra
-                .key(&key)
-                .arg(interval as u64)
-                .arg(burst)
-                .invoke(c)
-        })?;
-        Ok(if allowed == 1 {
-            Ok(())
-        } else {
-            Err(Duration::from_micros(wait.max(1).unsigned_abs()))
-        })
+        let scope = ScopeRequest {
+            name: key,
+            cap: 0,
+            rate: Some((rate.interval(), rate.burst())),
+        };
+        let (decision, _) = self.message(&[scope], None)?;
+        Ok(decision.map_err(|refusal| match refusal.kind {
+            RefusalKind::Rate(wait) | RefusalKind::Suspended(wait) => wait,
+            RefusalKind::Sessions => Duration::ZERO,
+        }))
     }
 
     /// Takes one of `cap` session slots of `key` for `ttl`, or `None` when all are
-    /// held. Extend the lease before `ttl` runs out ([`Lease::extend`]).
+    /// held (or `key` is suspended). Extend the lease before `ttl` runs out
+    /// ([`Lease::extend`]).
     pub fn try_lease(
         &self,
         key: &str,
@@ -221,32 +223,25 @@ impl RedisLimits {
                 "a session cap of 0 admits nobody".into(),
             ));
         }
-        if ttl.is_zero() || ttl > MAX_LEASE {
-            return Err(SharedError::Config(format!(
-                "a lease lasts 1 ms..{} s, not {ttl:?}",
-                MAX_LEASE.as_secs()
-            )));
-        }
-        let key = format!("{}:sessions:{key}", self.prefix);
-        let id = format!(
-            "{}-{}",
-            self.holder,
-            self.leases.fetch_add(1, Ordering::Relaxed)
-        );
-        let ttl_ms = ttl.as_millis().max(1) as u64;
-        let leased: i64 =
-            self.with_connection(|c| self.lease.key(&key).arg(cap).arg(ttl_ms).arg(&id).invoke(c))?;
-        Ok((leased == 1).then(|| Lease {
+        check_lease(ttl)?;
+        let id = self.holder();
+        let scope = ScopeRequest {
+            name: key,
+            cap,
+            rate: None,
+        };
+        let leased = self.open(&[scope], ttl, &id)?.is_ok();
+        Ok(leased.then(|| Lease {
             limits: self,
-            key,
+            key: key.to_string(),
             id,
-            ttl_ms,
+            ttl,
         }))
     }
 
     /// Session slots of `key` held now (expired leases not counted).
     pub fn leases(&self, key: &str) -> Result<u64, SharedError> {
-        let key = format!("{}:sessions:{key}", self.prefix);
+        let key = self.sessions_key(key);
         self.with_connection(|c| {
             let (seconds, micros): (u64, u64) = redis::cmd("TIME").query(c)?;
             let now = seconds * 1000 + micros / 1000;
@@ -259,6 +254,17 @@ impl RedisLimits {
     }
 }
 
+/// A lease time the store accepts: 1 ms up to [`MAX_LEASE`].
+pub(crate) fn check_lease(ttl: Duration) -> Result<(), SharedError> {
+    if ttl.is_zero() || ttl > MAX_LEASE {
+        return Err(SharedError::Config(format!(
+            "a lease lasts 1 ms..{} s, not {ttl:?}",
+            MAX_LEASE.as_secs()
+        )));
+    }
+    Ok(())
+}
+
 /// One shared session slot. Dropping it frees the slot (best effort: if Redis is away
 /// then, the lease expires on its own).
 #[derive(Debug)]
@@ -266,32 +272,19 @@ pub struct Lease<'a> {
     limits: &'a RedisLimits,
     key: String,
     id: String,
-    ttl_ms: u64,
+    ttl: Duration,
 }
 
 impl Lease<'_> {
     /// Extends the lease by its time to live from now. `Ok(false)`: it had already
     /// expired and the slot may be someone else's; stop using the session.
     pub fn extend(&self) -> Result<bool, SharedError> {
-        let extended: i64 = self.limits.with_connection(|c| {
-            self.limits
-                .extend
-                .key(&self.key)
-                .arg(self.ttl_ms)
-                .arg(&self.id)
-                .invoke(c)
-        })?;
-        Ok(extended == 1)
+        self.limits.extend(&[&self.key], self.ttl, &self.id)
     }
 }
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        let _ = self.limits.with_connection(|c| {
-            redis::cmd("ZREM")
-                .arg(&self.key)
-                .arg(&self.id)
-                .query::<i64>(c)
-        });
+        let _ = self.limits.release(&[&self.key], &self.id);
     }
 }
