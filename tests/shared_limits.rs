@@ -456,3 +456,35 @@ fn a_stalled_redis_times_out_into_the_fallback() {
     );
     server.signal("-CONT");
 }
+
+#[test]
+fn a_dead_redis_is_probed_by_one_caller_per_retry_period() {
+    if url().is_none() {
+        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
+        return;
+    }
+    let server = OwnServer::start();
+    let limits = limits(store(&server.url(), "probe"), 50, 1000)
+        .shared_retry_after(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    drop(limits.try_acquire(&route()).expect("Redis is up"));
+    server.signal("-STOP");
+    drop(limits.try_acquire(&route()).expect("the local fallback"));
+    let failures = |l: &Limits| l.shared_status().expect("a shared store").failures;
+    assert_eq!(failures(&limits), 1, "the first call timed out");
+    std::thread::sleep(Duration::from_millis(350));
+    // Four threads decide at once when the store is due for a retry: one of them
+    // probes it (and waits for the timeout), the others fall back at once.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    drop(limits.try_acquire(&route()).expect("the local fallback"));
+                }
+            });
+        }
+    });
+    assert_eq!(failures(&limits), 2, "{:?}", limits.shared_status());
+    server.signal("-CONT");
+}

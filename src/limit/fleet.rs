@@ -252,19 +252,23 @@ impl Fleet {
         }
     }
 
-    /// Runs `call` on the store unless it failed less than `retry_after` ago; `None`
-    /// when it is away (the caller falls back).
+    /// Runs `call` on the store unless it failed less than `retry_after` ago (then one
+    /// caller probes it again); `None` when it is away (the caller falls back).
     fn call<T>(
         &self,
         call: impl FnOnce(&RedisLimits) -> Result<T, crate::error::SharedError>,
     ) -> Option<T> {
-        if self
-            .health
-            .lock()
-            .retry_at
-            .is_some_and(|at| Instant::now() < at)
         {
-            return None;
+            let mut health = self.health.lock();
+            if let Some(at) = health.retry_at {
+                let now = Instant::now();
+                if now < at {
+                    return None;
+                }
+                // One caller probes the store; the others go on falling back meanwhile
+                // instead of queueing for a timeout each.
+                health.retry_at = Some(now + self.retry_after);
+            }
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
         let result = call(&self.store);
