@@ -211,6 +211,32 @@ fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
 }
 
 #[test]
+fn too_many_connections_counts_the_whole_fleets_sessions() {
+    let Some(url) = url() else {
+        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
+        return;
+    };
+    let prefix = format!("test-conns-{}", std::process::id());
+    let a = limits(store(&url, &prefix), 5, 100).build().unwrap();
+    let b = limits(store(&url, &prefix), 5, 100).build().unwrap();
+    // A holds 4 sessions; B, with none of its own, hears "too many connections".
+    let held: Vec<_> = (0..4).map(|_| a.try_acquire(&route()).unwrap()).collect();
+    let reply =
+        Reply::parse("421 4.7.0 mx.example.org Error: too many connections from 192.0.2.10")
+            .unwrap();
+    let refusal = classify(&reply);
+    assert_eq!(refusal.category.as_str(), "too_many_connections");
+    b.feedback(&route(), &refusal);
+    // The fleet had 4 open: the cap becomes 3 (not 1, as B's own count would say)…
+    assert_eq!(b.pair_limits(&route()).1, Some(3));
+    // … for A too, once it asks the store again.
+    drop(held);
+    let mut permit = a.try_acquire(&route()).unwrap();
+    permit.try_message().unwrap();
+    assert_eq!(a.pair_limits(&route()).1, Some(3));
+}
+
+#[test]
 fn a_crashed_holder_keeps_its_slot_no_longer_than_its_lease() {
     let Some(url) = url() else {
         eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");

@@ -125,6 +125,8 @@ pub(super) struct Before<I> {
     name: String,
     adapted: Adapted,
     suspended: Option<I>,
+    /// Sessions the whole fleet has open on the pair (0 when not read).
+    pub(super) fleet_sessions: u32,
 }
 
 /// What a session asks of the store, read under the state lock.
@@ -435,18 +437,21 @@ impl Fleet {
         let mut state = state.lock();
         let keys = keys_of(&mut state);
         let pair = state.pairs.at(keys.pair);
-        if let Some((adapted, left)) = stored {
-            if let Some(adapted) = adapted {
-                Self::follow(clock, pair, &adapted);
+        let mut fleet_sessions = 0;
+        if let Some(stored) = stored {
+            if let Some(adapted) = &stored.adapted {
+                Self::follow(clock, pair, adapted);
             }
-            if !left.is_zero() {
-                pair.slot.suspend(later(now, left));
+            if !stored.suspended_for.is_zero() {
+                pair.slot.suspend(later(now, stored.suspended_for));
             }
+            fleet_sessions = stored.sessions;
         }
         Before {
             name,
             adapted: Adapted::of(pair),
             suspended: pair.slot.suspended,
+            fleet_sessions,
         }
     }
 

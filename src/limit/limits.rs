@@ -364,7 +364,12 @@ impl<C: Clock + Clone> Limits<C> {
         let mut state = self.inner.state.lock();
         let keys = self.inner.keys(&mut state, route, now);
         state.touch(keys, now);
-        self.adapt(&mut state, keys, reply, now, &mut alerts);
+        // With a store, "too many connections" is about the fleet's sessions.
+        #[cfg(feature = "redis")]
+        let fleet_sessions = before.as_ref().map_or(0, |b| b.fleet_sessions);
+        #[cfg(not(feature = "redis"))]
+        let fleet_sessions = 0;
+        self.adapt(&mut state, keys, reply, now, fleet_sessions, &mut alerts);
         #[cfg(feature = "redis")]
         if let (Some(fleet), Some(before)) = (&self.inner.fleet, before) {
             let ttl = self.inner.settings.idle_after;
@@ -380,13 +385,15 @@ impl<C: Clock + Clone> Limits<C> {
     }
 
     /// The local part of [`feedback`](Limits::feedback): moves the pair's limits and
-    /// counts towards escalation.
+    /// counts towards escalation. `fleet_sessions`: the pair's sessions open in the
+    /// whole fleet, when a shared store told.
     fn adapt(
         &self,
         state: &mut State<C>,
         keys: Keys,
         reply: &Classification,
         now: C::Instant,
+        fleet_sessions: u32,
         alerts: &mut Vec<Alert>,
     ) {
         let adaptive = self.inner.settings.adaptive;
@@ -419,7 +426,7 @@ impl<C: Clock + Clone> Limits<C> {
                 }
                 Category::TooManyConnections => {
                     pair.successes = 0;
-                    let in_flight = pair.slot.in_flight.max(1);
+                    let in_flight = pair.slot.in_flight.max(fleet_sessions).max(1);
                     let cap = pair.slot.sessions.unwrap_or(in_flight);
                     pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
                 }

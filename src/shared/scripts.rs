@@ -155,6 +155,14 @@ pub(crate) enum RefusalKind {
     Rate(Duration),
 }
 
+/// What the store holds for one scope, from [`RedisLimits::read`].
+#[derive(Clone, Debug)]
+pub(crate) struct Stored {
+    pub(crate) adapted: Option<String>,
+    pub(crate) suspended_for: Duration,
+    pub(crate) sessions: u32,
+}
+
 /// The script's `{allowed, scope, kind, wait µs}` as a decision.
 fn decision(allowed: i64, scope: i64, kind: i64, wait_us: i64) -> Result<(), Refusal> {
     if allowed == 1 {
@@ -267,15 +275,23 @@ impl RedisLimits {
         self.with_connection(|c| pipe.exec(c))
     }
 
-    /// The adapted state stored for `name` and how long its suspension runs yet.
-    pub(crate) fn read(&self, name: &str) -> Result<(Option<String>, Duration), SharedError> {
+    /// What is stored for `name`: its adapted state, how long its suspension runs yet,
+    /// and the session leases on it (expired ones not yet swept included).
+    pub(crate) fn read(&self, name: &str) -> Result<Stored, SharedError> {
         let mut pipe = redis::pipe();
         pipe.cmd("GET")
             .arg(self.key("adapted", name))
             .cmd("PTTL")
-            .arg(self.key("suspended", name));
-        let (state, left): (Option<String>, i64) = self.with_connection(|c| pipe.query(c))?;
-        Ok((state, Duration::from_millis(left.max(0).unsigned_abs())))
+            .arg(self.key("suspended", name))
+            .cmd("ZCARD")
+            .arg(self.sessions_key(name));
+        let (adapted, left, sessions): (Option<String>, i64, u64) =
+            self.with_connection(|c| pipe.query(c))?;
+        Ok(Stored {
+            adapted,
+            suspended_for: Duration::from_millis(left.max(0).unsigned_abs()),
+            sessions: u32::try_from(sessions).unwrap_or(u32::MAX),
+        })
     }
 
     /// Stores the adapted state of `name` for `ttl` (when given) and suspends it for
