@@ -63,7 +63,7 @@ struct Adapted {
 impl Adapted {
     fn of<C: Clock>(pair: &Pair<C>) -> Self {
         Self {
-            rate: pair.slot.rate.as_ref().map(|b| (b.interval, b.burst)),
+            rate: pair.slot.rate.as_ref().map(|b| (b.interval(), b.burst)),
             refused: pair.refused_rate,
             sessions: pair.slot.sessions,
         }
@@ -109,7 +109,7 @@ impl Adapted {
     /// Makes the local pair follow the stored state. A changed rate starts a fresh,
     /// empty bucket.
     fn apply<C: Clock + Clone>(&self, clock: &C, pair: &mut Pair<C>) {
-        let current = pair.slot.rate.as_ref().map(|b| (b.interval, b.burst));
+        let current = pair.slot.rate.as_ref().map(|b| (b.interval(), b.burst));
         if current != self.rate {
             pair.slot.rate = self
                 .rate
@@ -211,7 +211,7 @@ fn limits_of<C: Clock>(state: &mut State<C>, keys: Keys) -> [(u32, Option<(Durat
     let of = |slot: &Slot<C>| {
         (
             slot.sessions.unwrap_or(0),
-            slot.rate.as_ref().map(|b| (b.interval, b.burst)),
+            slot.rate.as_ref().map(|b| (b.interval(), b.burst)),
         )
     };
     [

@@ -538,7 +538,7 @@ impl<C: Clock + Clone> Limits<C> {
         let keys = self.inner.keys(&mut state, route, self.inner.clock.now());
         let pair = state.pairs.at(keys.pair);
         (
-            pair.slot.rate.as_ref().map(|b| b.interval),
+            pair.slot.rate.as_ref().map(|b| b.interval()),
             pair.slot.sessions,
         )
     }
@@ -550,7 +550,7 @@ impl<C: Clock + Clone> Limits<C> {
         let keys = state.find(route.source(), route.site())?;
         let pair = state.pairs.at(keys.pair);
         Some(PairSnapshot {
-            interval: pair.slot.rate.as_ref().map(|b| b.interval),
+            interval: pair.slot.rate.as_ref().map(|b| b.interval()),
             sessions: pair.slot.sessions,
             in_flight: pair.slot.in_flight,
             suspended_until: pair.slot.suspended.filter(|until| *until > now),
@@ -650,11 +650,11 @@ fn slow_down<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptiv
     let Some(bucket) = &pair.slot.rate else {
         return;
     };
-    pair.refused_rate = (1.0 / bucket.interval.as_secs_f64()) as f32;
+    pair.refused_rate = (1.0 / bucket.interval().as_secs_f64()) as f32;
     let slower = bucket
-        .interval
+        .interval()
         .div_f64(adaptive.decrease)
-        .min(adaptive.floor.interval().max(bucket.interval));
+        .min(adaptive.floor.interval().max(bucket.interval()));
     pair.slot.rate = Some(Bucket::new(clock, slower, 1, true));
 }
 
@@ -669,8 +669,8 @@ const PROBE: f64 = 0.0002;
 /// creeps up from there.
 fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive) {
     if let (Some(ceiling), Some(bucket)) = (pair.ceiling, &pair.slot.rate) {
-        if bucket.interval > ceiling.interval() {
-            let per_sec = 1.0 / bucket.interval.as_secs_f64();
+        if bucket.interval() > ceiling.interval() {
+            let per_sec = 1.0 / bucket.interval().as_secs_f64();
             let ceiling_per_sec = 1.0 / ceiling.interval().as_secs_f64();
             let mut cap = ceiling_per_sec;
             if pair.refused_rate > 0.0 {

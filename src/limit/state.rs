@@ -22,7 +22,8 @@ type Direct<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Cl
 /// so a changed rate swaps in a fresh limiter, drained so that it starts empty.
 pub(super) struct Bucket<C: Clock> {
     limiter: Direct<C>,
-    pub(super) interval: Duration,
+    /// The interval in nanoseconds: with the burst beside it, as small as a `Duration`.
+    interval_ns: u64,
     /// Read when the bucket is shared with a fleet (feature `redis`).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(super) burst: u32,
@@ -45,7 +46,7 @@ impl<C: Clock + Clone> Bucket<C> {
         }
         Self {
             limiter,
-            interval,
+            interval_ns: u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX),
             burst: cells,
         }
     }
@@ -55,6 +56,13 @@ impl<C: Clock + Clone> Bucket<C> {
         self.limiter
             .check()
             .map_err(|not_until| not_until.earliest_possible())
+    }
+}
+
+impl<C: Clock> Bucket<C> {
+    /// The time between two messages at this bucket's rate.
+    pub(super) fn interval(&self) -> Duration {
+        Duration::from_nanos(self.interval_ns)
     }
 }
 
