@@ -514,3 +514,61 @@ fn a_dead_redis_is_probed_by_one_caller_per_retry_period() {
     assert_eq!(failures(&limits), 2, "{:?}", limits.shared_status());
     server.signal("-CONT");
 }
+
+#[test]
+fn garbage_in_the_store_gives_waits_or_the_fallback_never_a_panic() {
+    let Some(url) = url() else {
+        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
+        return;
+    };
+    let prefix = format!("test-garbage-{}", std::process::id());
+    let limits = limits(store(&url, &prefix), 5, 100).build().unwrap();
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut set = |key: &str, value: &str| {
+        redis::cmd("SET")
+            .arg(format!("{prefix}:{key}"))
+            .arg(value)
+            .exec(&mut raw)
+            .unwrap();
+    };
+    let pair = "pair:192.0.2.10|example.org";
+    // Not a number where a rate's state should be: the script fails, the decision
+    // falls back to local limits.
+    set(&format!("rate:{pair}:10000:1"), "not a number");
+    let mut permit = limits.try_acquire(&route()).unwrap();
+    permit.try_message().expect("the local fallback");
+    assert!(limits.shared_status().unwrap().failures >= 1);
+    drop(permit);
+    std::thread::sleep(Duration::from_millis(1100)); // past shared_retry_after
+                                                     // A rate state a month ahead (µs of the server's clock): a wait, capped at a week.
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs(); // the server runs on this machine's clock
+    let month_ahead = (seconds + 30 * 24 * 3600) * 1_000_000;
+    set(&format!("rate:{pair}:10000:1"), &month_ahead.to_string());
+    let mut permit = limits.try_acquire(&route()).unwrap();
+    let wait = permit.try_message().unwrap_err();
+    assert_eq!(wait.kind, LimitKind::Rate);
+    let time = wait.wait_time_from(limits.clock().now()).unwrap();
+    assert!(time <= Duration::from_secs(7 * 24 * 3600), "{time:?}");
+    drop(permit);
+    // Adapted state this version did not write: ignored, the local pair stays.
+    set(&format!("rate:{pair}:10000:1"), "0");
+    set(&format!("adapted:{pair}"), "-5 x NaN 0");
+    std::thread::sleep(Duration::from_millis(20)); // the local bucket's next cell
+    let mut permit = limits.try_acquire(&route()).unwrap();
+    permit.try_message().expect("within the rate");
+    assert_eq!(
+        limits.pair_limits(&route()),
+        (Some(Duration::from_millis(10)), Some(5))
+    );
+    // A wrong type at the sessions key: the lease script fails, local fallback.
+    drop(permit);
+    set(&format!("sessions:{pair}"), "a string, not a sorted set");
+    std::thread::sleep(Duration::from_millis(1100));
+    drop(limits.try_acquire(&route()).expect("the local fallback"));
+}

@@ -163,12 +163,22 @@ pub(crate) struct Stored {
     pub(crate) sessions: u32,
 }
 
+/// The longest wait taken from the store: whatever a key holds (another version's
+/// data, a hand-made value), a wait past this is asked again then, and instants stay
+/// far from overflowing.
+const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A wait in µs as the store gave it, within 1 µs..[`MAX_WAIT`].
+fn wait_from(us: i64) -> Duration {
+    Duration::from_micros(us.max(1).unsigned_abs()).min(MAX_WAIT)
+}
+
 /// The script's `{allowed, scope, kind, wait µs}` as a decision.
 fn decision(allowed: i64, scope: i64, kind: i64, wait_us: i64) -> Result<(), Refusal> {
     if allowed == 1 {
         return Ok(());
     }
-    let wait = Duration::from_micros(wait_us.max(1).unsigned_abs());
+    let wait = wait_from(wait_us);
     let kind = match kind {
         1 => RefusalKind::Suspended(wait),
         2 => RefusalKind::Sessions,
@@ -289,7 +299,11 @@ impl RedisLimits {
             self.with_connection(|c| pipe.query(c))?;
         Ok(Stored {
             adapted,
-            suspended_for: Duration::from_millis(left.max(0).unsigned_abs()),
+            suspended_for: if left > 0 {
+                wait_from(left.saturating_mul(1000))
+            } else {
+                Duration::ZERO
+            },
             sessions: u32::try_from(sessions).unwrap_or(u32::MAX),
         })
     }
