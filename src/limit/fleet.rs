@@ -51,6 +51,18 @@ pub(super) struct SharedPermit {
     extended: Instant,
 }
 
+impl SharedPermit {
+    /// The names of the scopes this session holds a lease on.
+    fn leased_names(&self) -> Vec<&str> {
+        self.names
+            .iter()
+            .zip(self.leased)
+            .filter(|(_, leased)| *leased)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
+
 /// A pair's adapted state as stored: interval µs, burst, refused rate, session cap
 /// (`-` for none).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -315,33 +327,31 @@ impl Fleet {
         now: I,
     ) -> Result<SharedPermit, Wait<I>> {
         let OpenPlan { names, caps } = plan;
-        {
-            let holder = self.store.holder();
-            let requests: Vec<ScopeRequest<'_>> = names
-                .iter()
-                .zip(caps)
-                .map(|(name, cap)| ScopeRequest {
-                    name,
-                    cap,
-                    rate: None,
-                })
-                .collect();
-            let leased = match self.call(|s| s.open(&requests, self.lease, &holder)) {
-                Some(Ok(())) => caps.map(|cap| cap > 0),
-                Some(Err(refusal)) => return Err(wait_of(refusal, now)),
-                None => {
-                    self.fall_back(now)?;
-                    [false; 3]
-                }
-            };
-            drop(requests);
-            Ok(SharedPermit {
-                names,
-                holder,
-                leased,
-                extended: Instant::now(),
+        let holder = self.store.holder();
+        let requests: Vec<ScopeRequest<'_>> = names
+            .iter()
+            .zip(caps)
+            .map(|(name, cap)| ScopeRequest {
+                name,
+                cap,
+                rate: None,
             })
-        }
+            .collect();
+        let leased = match self.call(|s| s.open(&requests, self.lease, &holder)) {
+            Some(Ok(())) => caps.map(|cap| cap > 0),
+            Some(Err(refusal)) => return Err(wait_of(refusal, now)),
+            None => {
+                self.fall_back(now)?;
+                [false; 3]
+            }
+        };
+        drop(requests);
+        Ok(SharedPermit {
+            names,
+            holder,
+            leased,
+            extended: Instant::now(),
+        })
     }
 
     /// Charges one message to the route's rated scopes, extending the session's
@@ -354,53 +364,39 @@ impl Fleet {
         rates: [Option<(Duration, u32)>; 3],
         now: I,
     ) -> (Result<(), Wait<I>>, Option<String>) {
-        {
-            if permit.leased.contains(&true) && permit.extended.elapsed() >= self.lease / 3 {
-                let leased: Vec<&str> = permit
-                    .names
-                    .iter()
-                    .zip(permit.leased)
-                    .filter(|(_, leased)| *leased)
-                    .map(|(name, _)| name.as_str())
-                    .collect();
-                match self.call(|s| s.extend(&leased, self.lease, &permit.holder)) {
-                    Some(true) => permit.extended = Instant::now(),
-                    // The lease expired (the session idled past it, or Redis lost it):
-                    // the slot may be someone else's, so this session must end.
-                    Some(false) => {
-                        permit.leased = [false; 3];
-                        let full = Wait {
-                            until: None,
-                            scope: LimitScope::Pair,
-                            kind: LimitKind::SessionFull,
-                        };
-                        return (Err(full), None);
-                    }
-                    None => {}
+        if permit.leased.contains(&true) && permit.extended.elapsed() >= self.lease / 3 {
+            let leased = permit.leased_names();
+            match self.call(|s| s.extend(&leased, self.lease, &permit.holder)) {
+                Some(true) => permit.extended = Instant::now(),
+                // The lease expired (the session idled past it, or Redis lost it):
+                // the slot may be someone else's, so this session must end.
+                Some(false) => {
+                    permit.leased = [false; 3];
+                    let full = Wait {
+                        until: None,
+                        scope: LimitScope::Pair,
+                        kind: LimitKind::SessionFull,
+                    };
+                    return (Err(full), None);
                 }
+                None => {}
             }
-            let requests: Vec<ScopeRequest<'_>> = permit
-                .names
-                .iter()
-                .zip(rates)
-                .map(|(name, rate)| ScopeRequest { name, cap: 0, rate })
-                .collect();
-            match self.call(|s| s.message(&requests, Some(&permit.names[0]))) {
-                Some((decision, adapted)) => (decision.map_err(|r| wait_of(r, now)), adapted),
-                None => (self.fall_back(now), None),
-            }
+        }
+        let requests: Vec<ScopeRequest<'_>> = permit
+            .names
+            .iter()
+            .zip(rates)
+            .map(|(name, rate)| ScopeRequest { name, cap: 0, rate })
+            .collect();
+        match self.call(|s| s.message(&requests, Some(&permit.names[0]))) {
+            Some((decision, adapted)) => (decision.map_err(|r| wait_of(r, now)), adapted),
+            None => (self.fall_back(now), None),
         }
     }
 
     /// Gives the permit's leases back (skipped while the store is away: they expire).
     pub(super) fn release(&self, permit: &SharedPermit) {
-        let leased: Vec<&str> = permit
-            .names
-            .iter()
-            .zip(permit.leased)
-            .filter(|(_, leased)| *leased)
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let leased = permit.leased_names();
         if !leased.is_empty() {
             self.call(|s| s.release(&leased, &permit.holder));
         }
