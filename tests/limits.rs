@@ -646,3 +646,32 @@ fn relay_presets_limit_the_account() {
     assert_eq!(SiteLimits::mailgun().deliveries_per_session, Some(3));
     assert!(SiteLimits::sendgrid_free().site.rate.is_some());
 }
+
+#[test]
+fn the_alert_hook_runs_outside_the_limits_lock() {
+    use smtp_throttle::limit::Escalation;
+    // A hook that looks at the limits (as a metrics exporter might): it must not
+    // deadlock, whatever features are on.
+    let clock = FakeRelativeClock::default();
+    let handle: Arc<std::sync::OnceLock<Limits<FakeRelativeClock>>> = Arc::default();
+    let hook_handle = Arc::clone(&handle);
+    let routes_seen = Arc::new(AtomicU32::new(0));
+    let hook_routes = Arc::clone(&routes_seen);
+    let limits = Limits::builder_with_clock(clock.clone())
+        .escalation(Escalation {
+            pair_signals: 1,
+            ..Escalation::default()
+        })
+        .on_alert(move |_| {
+            if let Some(limits) = hook_handle.get() {
+                hook_routes.store(limits.len() as u32, Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    assert!(handle.set(limits.clone()).is_ok());
+    let throttle =
+        reply("421 4.7.28 Gmail has detected an unusual rate of unsolicited mail. - gsmtp");
+    limits.feedback(&route("gmail.com"), &throttle);
+    assert_eq!(routes_seen.load(Ordering::SeqCst), 1);
+}

@@ -371,16 +371,16 @@ impl<C: Clock + Clone> Limits<C> {
         let fleet_sessions = 0;
         self.adapt(&mut state, keys, reply, now, fleet_sessions, &mut alerts);
         #[cfg(feature = "redis")]
-        if let (Some(fleet), Some(before)) = (&self.inner.fleet, before) {
+        let change = before.and_then(|before| {
             let ttl = self.inner.settings.idle_after;
-            let change = fleet::changes(before, state.pairs.at(keys.pair), now, ttl);
-            drop(state);
-            if let Some(change) = change {
-                fleet.write(change);
-            }
-        }
-        #[cfg(not(feature = "redis"))]
+            fleet::changes(before, state.pairs.at(keys.pair), now, ttl)
+        });
+        // The store and the alert hook are called outside the state lock.
         drop(state);
+        #[cfg(feature = "redis")]
+        if let (Some(fleet), Some(change)) = (&self.inner.fleet, change) {
+            fleet.write(change);
+        }
         self.publish(alerts);
     }
 
