@@ -27,10 +27,15 @@ use smtp_throttle::{classify, Reply};
 
 const TIMEOUT: Duration = Duration::from_millis(300);
 
+/// The test server's URL, or `None` after saying SKIPPED (the test then passes).
 fn url() -> Option<String> {
-    std::env::var("SMTP_THROTTLE_REDIS")
+    let url = std::env::var("SMTP_THROTTLE_REDIS")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
+    }
+    url
 }
 
 fn route() -> Route {
@@ -67,10 +72,7 @@ fn limits(
 
 #[test]
 fn independent_limits_share_one_rate_and_one_session_cap() {
-    let Some(url) = url() else {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
-        return;
-    };
+    let Some(url) = url() else { return };
     let prefix = format!("test-fleet-{}", std::process::id());
     // Three "machines", two sending threads each, sharing 2 sessions and 50/s.
     let machines: Vec<Limits> = (0..3)
@@ -156,10 +158,7 @@ fn objection() -> smtp_throttle::Classification {
 
 #[test]
 fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
-    let Some(url) = url() else {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
-        return;
-    };
+    let Some(url) = url() else { return };
     let prefix = format!("test-adapt-{}", std::process::id());
     let adaptive = Adaptive {
         rate_limited_pause: Duration::from_millis(300),
@@ -212,10 +211,7 @@ fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
 
 #[test]
 fn too_many_connections_counts_the_whole_fleets_sessions() {
-    let Some(url) = url() else {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
-        return;
-    };
+    let Some(url) = url() else { return };
     let prefix = format!("test-conns-{}", std::process::id());
     let a = limits(store(&url, &prefix), 5, 100).build().unwrap();
     let b = limits(store(&url, &prefix), 5, 100).build().unwrap();
@@ -238,10 +234,7 @@ fn too_many_connections_counts_the_whole_fleets_sessions() {
 
 #[test]
 fn a_crashed_holder_keeps_its_slot_no_longer_than_its_lease() {
-    let Some(url) = url() else {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
-        return;
-    };
+    let Some(url) = url() else { return };
     let prefix = format!("test-crash-{}", std::process::id());
     let lease = Duration::from_millis(300);
     let crashed = limits(store(&url, &prefix), 1, 100)
@@ -387,7 +380,6 @@ fn fleet_throttle(url: &str, fallback: Fallback) -> Throttle {
 #[test]
 fn redis_stopped_mid_run_falls_back_to_local_limits_and_loses_nothing() {
     if url().is_none() {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
         return;
     }
     let mut server = OwnServer::start();
@@ -413,7 +405,6 @@ fn redis_stopped_mid_run_falls_back_to_local_limits_and_loses_nothing() {
 #[test]
 fn redis_stopped_with_refuse_holds_mail_until_it_is_back() {
     if url().is_none() {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
         return;
     }
     let mut server = OwnServer::start();
@@ -457,7 +448,6 @@ fn redis_stopped_with_refuse_holds_mail_until_it_is_back() {
 #[test]
 fn a_stalled_redis_times_out_into_the_fallback() {
     if url().is_none() {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
         return;
     }
     let server = OwnServer::start();
@@ -486,7 +476,6 @@ fn a_stalled_redis_times_out_into_the_fallback() {
 #[test]
 fn a_dead_redis_is_probed_by_one_caller_per_retry_period() {
     if url().is_none() {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
         return;
     }
     let server = OwnServer::start();
@@ -517,10 +506,7 @@ fn a_dead_redis_is_probed_by_one_caller_per_retry_period() {
 
 #[test]
 fn garbage_in_the_store_gives_waits_or_the_fallback_never_a_panic() {
-    let Some(url) = url() else {
-        eprintln!("SKIPPED: set SMTP_THROTTLE_REDIS=redis://127.0.0.1:6390/");
-        return;
-    };
+    let Some(url) = url() else { return };
     let prefix = format!("test-garbage-{}", std::process::id());
     let limits = limits(store(&url, &prefix), 5, 100).build().unwrap();
     let mut raw = redis::Client::open(url.as_str())
