@@ -204,9 +204,7 @@ pub enum RouteError {
     },
 }
 
-/// A shared-limits store failed ([`RedisLimits`](crate::shared::RedisLimits)).
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+/// A shared-limits store failed (`RedisLimits` of feature `redis`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum SharedError {

@@ -137,7 +137,9 @@ fn server_hints_are_honoured_within_floor_and_max_age() {
     let short = reply("450 4.2.1 Message was greylisted, try again in 51 seconds");
     let mut h = History::new(Duration::ZERO);
     let at = retry_at(policy.next_retry(&short, &mut h, Duration::ZERO, None));
-    assert!((60 * S..=66 * S).contains(&at), "{at:?}");
+    // Spread over a minute past the floor: many messages told the same do not return
+    // in one second.
+    assert!((60 * S..=120 * S).contains(&at), "{at:?}");
 
     // Yahoo's 4 hours, honoured (up to 10 % later).
     let yahoo = reply("421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1");

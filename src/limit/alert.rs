@@ -1,10 +1,19 @@
-//! [`Alert`]s: what the limits noticed that a person should look at.
+//! [`Alert`]s: what the limits noticed that a person should look at, and the
+//! [`Escalation`] that raises them when throttling persists.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::classify::Category;
+use governor::clock::Clock;
+
+use super::state::{Keys, State};
+use super::time::{later, since};
+use crate::classify::{Category, Classification, Severity};
+use crate::error::ConfigError;
 use crate::route::Site;
+
+/// The longest escalation pause a setting may have.
+const MAX_PAUSE: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Something the limits noticed beyond speed: a reputation problem in the making.
 ///
@@ -83,6 +92,110 @@ impl Default for Escalation {
             window: Duration::from_secs(3600),
             route_pause: Duration::from_secs(3600),
             block_pause: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl Escalation {
+    /// No zero counts or window; pauses of at most 30 days.
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, value) in [
+            ("escalation pair_signals", self.pair_signals),
+            ("escalation distinct_sites", self.distinct_sites),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Zero { setting });
+            }
+        }
+        if self.window.is_zero() {
+            return Err(ConfigError::Zero {
+                setting: "escalation window",
+            });
+        }
+        for (setting, value) in [
+            ("escalation route_pause", self.route_pause),
+            ("escalation block_pause", self.block_pause),
+            ("escalation window", self.window),
+        ] {
+            if value > MAX_PAUSE {
+                return Err(ConfigError::TooLong {
+                    setting,
+                    value,
+                    max: MAX_PAUSE,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a route-level reply towards the thresholds: throttling on the pair and
+    /// across sites, and a block that follows throttling.
+    pub(super) fn count<C: Clock + Clone>(
+        &self,
+        state: &mut State<C>,
+        keys: Keys,
+        reply: &Classification,
+        now: C::Instant,
+        alerts: &mut Vec<Alert>,
+    ) {
+        let in_window =
+            |start: Option<C::Instant>| start.is_some_and(|start| since(now, start) < self.window);
+        let throttled = reply.severity == Severity::Transient
+            && matches!(reply.category, Category::RateLimited | Category::Reputation);
+        let blocked = reply.severity == Severity::Permanent
+            && matches!(
+                reply.category,
+                Category::Blocklisted | Category::Reputation | Category::Policy
+            );
+        if !throttled && !blocked {
+            return;
+        }
+        let site_name = state.sites.at(keys.site).name.clone();
+        let source_ip = state.sources.at(keys.source).ip;
+        let pair = state.pairs.at(keys.pair);
+        if blocked {
+            if in_window(pair.signals_since) && pair.signals > 0 {
+                pair.slot.suspend(later(now, self.block_pause));
+                pair.signals = 0;
+                pair.signals_since = None;
+                alerts.push(Alert::Blocked {
+                    source: source_ip,
+                    site: site_name,
+                    category: reply.category,
+                    suspended_for: self.block_pause,
+                });
+            }
+            return;
+        }
+        if !in_window(pair.signals_since) {
+            pair.signals = 0;
+            pair.signals_since = Some(now);
+        }
+        pair.signals = pair.signals.saturating_add(1);
+        if pair.signals == self.pair_signals {
+            pair.slot.suspend(later(now, self.route_pause));
+            alerts.push(Alert::RouteReputation {
+                source: source_ip,
+                site: site_name,
+                signals: pair.signals,
+                window: self.window,
+                suspended_for: self.route_pause,
+            });
+        }
+        let source = state.sources.at(keys.source);
+        if !in_window(source.throttled_since) {
+            source.throttled_by.clear();
+            source.throttled_since = Some(now);
+        }
+        if !source.throttled_by.contains(&keys.site) {
+            source.throttled_by.push(keys.site);
+            if source.throttled_by.len() == self.distinct_sites as usize {
+                alerts.push(Alert::SourceReputation {
+                    source: source_ip,
+                    sites: self.distinct_sites,
+                    window: self.window,
+                });
+            }
         }
     }
 }

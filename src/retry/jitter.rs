@@ -13,9 +13,9 @@ pub enum Jitter {
     /// Uniform between zero and the wait ("full jitter"), but never under the policy's
     /// hint floor: the widest spread, at the cost of some early retries.
     Full,
-    /// Uniform between the wait and three times the previous one, at most twice the
-    /// wait ("decorrelated jitter"): never earlier than the schedule, and messages that
-    /// keep failing drift apart.
+    /// Uniform between the wait and three times the previous one (twice the wait for
+    /// the first retry), at most twice the wait ("decorrelated jitter"): never earlier
+    /// than the schedule, and messages that keep failing drift apart.
     #[default]
     Decorrelated,
 }

@@ -13,6 +13,8 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait a schedule step, the greylist window or a spread may be.
 const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The shortest window retries told the same hint are spread over.
+const MIN_SPREAD: Duration = MINUTE;
 /// The longest maximum age.
 const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -203,11 +205,13 @@ impl RetryPolicy {
     ///   [`greylist_spread`](RetryPolicyBuilder::greylist_spread)); later failures follow
     ///   the schedule from its start.
     /// - A server hint (`Classification::retry_hint`) is honoured, at least the
-    ///   [`hint_floor`](RetryPolicyBuilder::hint_floor), spread by up to 10 %.
+    ///   [`hint_floor`](RetryPolicyBuilder::hint_floor), spread by up to 10 % later
+    ///   or over a minute, whichever is longer.
     /// - Otherwise the schedule gives the wait, spread by the [`Jitter`].
     /// - `suspended_until` (a route suspension) pushes the retry past the suspension's
-    ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread); the
-    ///   time it adds does not count as the message's age for age-based schedules.
+    ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread) (a
+    ///   retry due within that spread is spread too); the time it adds does not count
+    ///   as the message's age for age-based schedules.
     /// - No retry is set past the maximum age: the last one lands on it.
     ///
     /// Times are whatever [`Timestamp`] the caller uses; a `now` before the first
@@ -265,7 +269,10 @@ impl RetryPolicy {
 
         let wait = if let Some(hint) = classification.retry_hint {
             let hint = hint.max(self.hint_floor);
-            self.rng.between(hint, hint.mul_f64(1.0 + self.hint_spread))
+            // Up to 10 % later, and over at least a minute: messages told the same
+            // "try again in 60 seconds" must not all come back in one second.
+            let spread = hint.mul_f64(self.hint_spread).max(MIN_SPREAD).min(MAX_WAIT);
+            self.rng.between(hint, hint.saturating_add(spread))
         } else if first_greylisting {
             self.rng.between(
                 self.greylist_delay,
@@ -283,10 +290,14 @@ impl RetryPolicy {
         history.last_wait = Some(wait);
 
         let mut at = now.after(wait);
-        if let Some(end) = suspended_until.filter(|&end| end > at) {
+        if let Some(end) = suspended_until {
+            // Every retry due before the end of the spread after the suspension is
+            // spread over it, also one due exactly at its end.
             let released = end.after(self.rng.between(Duration::ZERO, self.release_spread));
-            history.suspended = history.suspended.saturating_add(released.since(at));
-            at = released;
+            if released > at {
+                history.suspended = history.suspended.saturating_add(released.since(at));
+                at = released;
+            }
         }
         let deadline = history.first_attempt.after(self.max_age);
         RetryDecision::RetryAt(at.min(deadline))
@@ -297,7 +308,8 @@ impl RetryPolicy {
             Jitter::None => base,
             Jitter::Full => self.rng.between(self.hint_floor.min(base), base),
             Jitter::Decorrelated => {
-                let grown = previous.map_or(base, |p| p.saturating_mul(3));
+                // The first retry is spread over base … 2 × base too.
+                let grown = previous.map_or(base.saturating_mul(2), |p| p.saturating_mul(3));
                 let high = grown.clamp(base, base.saturating_mul(2));
                 self.rng.between(base, high)
             }

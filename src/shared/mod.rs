@@ -67,20 +67,38 @@
 //! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::Connection;
 
+use governor::clock::Clock;
+
 use crate::error::SharedError;
-use crate::limit::Rate;
+use crate::limit::{LimitsBuilder, Rate, RefusalKind, ScopeRequest, Store};
 
 mod scripts;
-mod status;
 
+pub use crate::limit::{Fallback, SharedStatus};
 use scripts::Scripts;
-pub(crate) use scripts::{Refusal, RefusalKind, ScopeRequest};
-pub use status::{Fallback, SharedStatus};
+
+impl<C: Clock + Clone> LimitsBuilder<C> {
+    /// Shares the limits with every process that uses the same Redis and key prefix
+    /// ([`RedisLimits`]): each session also takes a lease on the pair's, site's and
+    /// source's session caps, each message is also charged to their rates, fleet-wide;
+    /// the pair's adapted rate, session cap and suspensions are the fleet's. Local
+    /// limits keep applying on top. While Redis is away, see
+    /// [`shared_fallback`](LimitsBuilder::shared_fallback).
+    ///
+    /// The clock of shared limits is the Redis server's: give the limits a real clock
+    /// (the default), not a fake one, when they share a store.
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[must_use]
+    pub fn shared(self, store: Arc<RedisLimits>) -> Self {
+        self.store(store)
+    }
+}
 
 /// The longest lease: past this a crashed holder would block a slot too long.
 const MAX_LEASE: Duration = Duration::from_secs(3600);
@@ -184,7 +202,7 @@ impl RedisLimits {
     }
 
     /// A holder id unique to this store: this process and one more number.
-    pub(crate) fn holder(&self) -> String {
+    fn lease_holder(&self) -> String {
         format!(
             "{}-{}",
             self.holder,
@@ -224,7 +242,7 @@ impl RedisLimits {
             ));
         }
         check_lease(ttl)?;
-        let id = self.holder();
+        let id = self.lease_holder();
         let scope = ScopeRequest {
             name: key,
             cap,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::Script;
 
 use super::{RedisLimits, SharedError};
+use crate::limit::{Refusal, RefusalKind, ScopeRequest, Store, Stored};
 
 /// Open: KEYS = (suspension, sessions) per scope. ARGV = n, ttl ms, holder id, cap per
 /// scope (0: no cap). Refuses on a running suspension or a full scope; otherwise adds
@@ -126,43 +127,6 @@ impl Scripts {
     }
 }
 
-/// One scope of a shared decision, by the name its keys are built from.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ScopeRequest<'a> {
-    /// The scope's name, e.g. `pair:192.0.2.10|google`.
-    pub(crate) name: &'a str,
-    /// Session cap; 0 for none.
-    pub(crate) cap: u32,
-    /// Rate as the interval between messages and the burst; `None` for no rate.
-    pub(crate) rate: Option<(Duration, u32)>,
-}
-
-/// Why the store said no: the index of the scope in the request, and the limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Refusal {
-    pub(crate) scope: usize,
-    pub(crate) kind: RefusalKind,
-}
-
-/// The limit a [`Refusal`] is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RefusalKind {
-    /// Suspended for this long yet.
-    Suspended(Duration),
-    /// Every session slot is leased.
-    Sessions,
-    /// The rate allows the next message after this long.
-    Rate(Duration),
-}
-
-/// What the store holds for one scope, from [`RedisLimits::read`].
-#[derive(Clone, Debug)]
-pub(crate) struct Stored {
-    pub(crate) adapted: Option<String>,
-    pub(crate) suspended_for: Duration,
-    pub(crate) sessions: u32,
-}
-
 /// The longest wait taken from the store: whatever a key holds (another version's
 /// data, a hand-made value), a wait past this is asked again then, and instants stay
 /// far from overflowing.
@@ -199,10 +163,17 @@ impl RedisLimits {
     pub(crate) fn sessions_key(&self, name: &str) -> String {
         self.key("sessions", name)
     }
+}
+
+/// Each call is one script or pipeline on the server, on its clock (`TIME`).
+impl Store for RedisLimits {
+    fn holder(&self) -> String {
+        self.lease_holder()
+    }
 
     /// Takes a session lease on every capped scope, all or none, unless one of them
     /// is suspended.
-    pub(crate) fn open(
+    fn open(
         &self,
         scopes: &[ScopeRequest<'_>],
         ttl: Duration,
@@ -226,7 +197,7 @@ impl RedisLimits {
 
     /// Charges one message to every rated scope, all or none, unless one of them is
     /// suspended; also returns the adapted state stored under `adapted` (if given).
-    pub(crate) fn message(
+    fn message(
         &self,
         scopes: &[ScopeRequest<'_>],
         adapted: Option<&str>,
@@ -258,12 +229,7 @@ impl RedisLimits {
     }
 
     /// Extends `holder`'s leases on the given scopes; `Ok(false)` when one had expired.
-    pub(crate) fn extend(
-        &self,
-        names: &[&str],
-        ttl: Duration,
-        holder: &str,
-    ) -> Result<bool, SharedError> {
+    fn extend(&self, names: &[&str], ttl: Duration, holder: &str) -> Result<bool, SharedError> {
         let mut call = self.scripts.extend.prepare_invoke();
         for name in names {
             call.key(self.sessions_key(name));
@@ -274,7 +240,7 @@ impl RedisLimits {
     }
 
     /// Gives `holder`'s leases on the given scopes back.
-    pub(crate) fn release(&self, names: &[&str], holder: &str) -> Result<(), SharedError> {
+    fn release(&self, names: &[&str], holder: &str) -> Result<(), SharedError> {
         let mut pipe = redis::pipe();
         for name in names {
             pipe.cmd("ZREM")
@@ -287,7 +253,7 @@ impl RedisLimits {
 
     /// What is stored for `name`: its adapted state, how long its suspension runs yet,
     /// and the session leases on it (expired ones not yet swept included).
-    pub(crate) fn read(&self, name: &str) -> Result<Stored, SharedError> {
+    fn read(&self, name: &str) -> Result<Stored, SharedError> {
         let mut pipe = redis::pipe();
         pipe.cmd("GET")
             .arg(self.key("adapted", name))
@@ -310,7 +276,7 @@ impl RedisLimits {
 
     /// Stores the adapted state of `name` for `ttl` (when given) and suspends it for
     /// `suspend` (when not zero; a longer running suspension is kept).
-    pub(crate) fn write(
+    fn write(
         &self,
         name: &str,
         state: Option<&str>,

@@ -26,7 +26,7 @@ pub use stats::{Counts, RouteStats};
 
 use self::stats::{Event, Ledger};
 use crate::classify::{Classification, Classifier, Severity};
-use crate::limit::{Alert, LimitKind, LimitScope, Limits, Permit, Wait};
+use crate::limit::{deadline_after, Alert, LimitKind, LimitScope, Limits, Permit, Wait};
 use crate::reply::Reply;
 use crate::retry::{History, RetryDecision, RetryPolicy, Timestamp};
 use crate::route::Route;
@@ -119,16 +119,26 @@ where
         History::new(self.inner.limits.clock().now())
     }
 
-    /// Opens a session on `route`, waiting up to `timeout` (real time) for a slot; the
-    /// `Wait` when none came. A transport error opening it is an outcome for the
-    /// message you meant to send, so it is returned as `Ok(Err(…))`.
+    /// Opens a session on `route`, waiting up to `timeout` (real time) for a slot and
+    /// for the rate to allow its first message: no connection is opened that could not
+    /// send now. The `Wait` when the time ran out (nothing was opened). A transport
+    /// error opening it is an outcome for the message you meant to send, so it is
+    /// returned as `Ok(Err(…))`.
     pub fn session<'s, M: ?Sized, S: Sender<M>>(
         &self,
         sender: &'s S,
         route: &Route,
         timeout: Duration,
     ) -> Opened<'s, M, S, C> {
-        let permit = self.inner.limits.acquire_timeout(route, timeout)?;
+        let deadline = deadline_after(timeout);
+        let mut permit = self.inner.limits.acquire_timeout(route, timeout)?;
+        loop {
+            match self.charge_step(&mut permit, deadline) {
+                Step::Go => break,
+                Step::Pause(time, _) => std::thread::sleep(time),
+                Step::Stop(wait) => return Err(wait),
+            }
+        }
         Ok(self.open(sender, route, permit))
     }
 
@@ -138,10 +148,12 @@ where
         sender: &'s S,
         route: &Route,
     ) -> Opened<'s, M, S, C> {
-        let permit = self.inner.limits.try_acquire(route)?;
+        let mut permit = self.inner.limits.try_acquire(route)?;
+        permit.try_message()?;
         Ok(self.open(sender, route, permit))
     }
 
+    /// Opens the sender's session under a permit whose first message is charged.
     fn open<'s, M: ?Sized, S: Sender<M>>(
         &self,
         sender: &'s S,
@@ -154,15 +166,30 @@ where
             sender,
             session,
             permit,
+            charged: true,
             route: route.clone(),
             ended: false,
             _message: std::marker::PhantomData,
         })
     }
 
+    /// One step of charging a message to a permit: go, pause this long and try again,
+    /// or stop with the `Wait` (untimed, or past the deadline). The blocking and the
+    /// async paths both wait on it.
+    fn charge_step(&self, permit: &mut Permit<C>, deadline: Instant) -> Step<C::Instant> {
+        match permit.try_message() {
+            Ok(()) => Step::Go,
+            Err(wait) => match self.pause_for(&wait, deadline) {
+                Some(time) => Step::Pause(time, wait),
+                None => Step::Stop(wait),
+            },
+        }
+    }
+
     /// Sends one message on a session of its own, waiting up to `timeout` (real time)
-    /// for a session slot and the rate. `Err(Wait)` means the message was not tried:
-    /// it is unchanged and `history` untouched.
+    /// for a session slot and the rate; every limit that can refuse is checked before
+    /// the sender opens a connection. `Err(Wait)` means the message was not tried: it
+    /// is unchanged and `history` untouched.
     pub fn send<M: ?Sized, S: Sender<M>>(
         &self,
         sender: &S,
@@ -171,13 +198,8 @@ where
         history: &mut History<C::Instant>,
         timeout: Duration,
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
-        let deadline = Instant::now() + timeout;
         match self.session(sender, route, timeout)? {
-            Ok(mut session) => session.send(
-                message,
-                history,
-                deadline.saturating_duration_since(Instant::now()),
-            ),
+            Ok(mut session) => Ok(session.deliver(message, history)),
             Err(error) => Ok(self.record(route, Err(error), history)),
         }
     }
@@ -192,7 +214,7 @@ where
         history: &mut History<C::Instant>,
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
         match self.try_session(sender, route)? {
-            Ok(mut session) => session.try_send(message, history),
+            Ok(mut session) => Ok(session.deliver(message, history)),
             Err(error) => Ok(self.record(route, Err(error), history)),
         }
     }
@@ -227,7 +249,8 @@ where
         let (event, outcome) = if classification.severity == Severity::Success {
             (Event::Delivered, Outcome::Delivered { classification })
         } else {
-            let suspended = limits.snapshot(route).and_then(|s| s.suspended_until);
+            // Any of the route's scopes may be suspended: the pair, the site, the IP.
+            let suspended = limits.suspended_until(route);
             match self
                 .inner
                 .retry
@@ -294,6 +317,14 @@ where
     }
 }
 
+/// One step of charging a message: go, pause and try again, or stop.
+enum Step<I> {
+    Go,
+    /// Pause this long, then try again; the `Wait` is the answer when not waiting.
+    Pause(Duration, Wait<I>),
+    Stop(Wait<I>),
+}
+
 /// Opening a session: `Err(Wait)` when no slot came (nothing was tried), `Ok(Err(…))`
 /// when the sender could not connect, `Ok(Ok(session))` otherwise.
 pub type Opened<'s, M, S, C> =
@@ -307,6 +338,8 @@ pub struct Session<'s, M: ?Sized, S: Sender<M>, C: Clock + Clone = DefaultClock>
     sender: &'s S,
     session: S::Session,
     permit: Permit<C>,
+    /// The first message's cell, charged before the session was opened.
+    charged: bool,
     route: Route,
     ended: bool,
     _message: std::marker::PhantomData<fn(&M)>,
@@ -336,14 +369,12 @@ where
         history: &mut History<C::Instant>,
         timeout: Duration,
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         loop {
-            match self.charge() {
-                Ok(()) => return Ok(self.deliver(message, history)),
-                Err(wait) => match self.throttle.pause_for(&wait, deadline) {
-                    Some(pause) => std::thread::sleep(pause),
-                    None => return Err(wait),
-                },
+            match self.charge(deadline) {
+                Step::Go => return Ok(self.deliver(message, history)),
+                Step::Pause(pause, _) => std::thread::sleep(pause),
+                Step::Stop(wait) => return Err(wait),
             }
         }
     }
@@ -354,8 +385,10 @@ where
         message: &M,
         history: &mut History<C::Instant>,
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
-        self.charge()?;
-        Ok(self.deliver(message, history))
+        match self.charge(Instant::now()) {
+            Step::Go => Ok(self.deliver(message, history)),
+            Step::Pause(_, wait) | Step::Stop(wait) => Err(wait),
+        }
     }
 
     /// Messages sent on this session.
@@ -368,19 +401,23 @@ where
         self.ended
     }
 
-    fn charge(&mut self) -> Result<(), Wait<C::Instant>> {
+    /// Charges the next message: the cell taken at opening first, then the permit's.
+    fn charge(&mut self, deadline: Instant) -> Step<C::Instant> {
         if self.ended {
-            return Err(Wait {
+            return Step::Stop(Wait {
                 until: None,
                 scope: LimitScope::Pair,
                 kind: LimitKind::SessionFull,
             });
         }
-        self.permit.try_message().inspect_err(|wait| {
-            if wait.kind == LimitKind::SessionFull {
-                self.ended = true;
-            }
-        })
+        if std::mem::take(&mut self.charged) {
+            return Step::Go;
+        }
+        let step = self.throttle.charge_step(&mut self.permit, deadline);
+        if let Step::Stop(wait) = &step {
+            self.ended |= wait.kind == LimitKind::SessionFull;
+        }
+        step
     }
 
     fn deliver(&mut self, message: &M, history: &mut History<C::Instant>) -> Outcome<C::Instant> {
@@ -487,15 +524,13 @@ where
         history: &mut History<C::Instant>,
         timeout: Duration,
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let mut permit = self.inner.limits.acquire(route, timeout).await?;
         loop {
-            match permit.try_message() {
-                Ok(()) => break,
-                Err(wait) => match self.pause_for(&wait, deadline) {
-                    Some(pause) => futures_timer::Delay::new(pause).await,
-                    None => return Err(wait),
-                },
+            match self.charge_step(&mut permit, deadline) {
+                Step::Go => break,
+                Step::Pause(time, _) => futures_timer::Delay::new(time).await,
+                Step::Stop(wait) => return Err(wait),
             }
         }
         let attempt = match sender.open(route).await {

@@ -1,6 +1,6 @@
-//! Limits shared by a fleet through a [`RedisLimits`] store (feature `redis`): what a
-//! decision asks the store, how the pair's adapted state travels, and what happens
-//! while the store is away.
+//! Limits shared by a fleet through a [`Store`] (Redis with the `redis` feature, in
+//! memory in the tests): what a decision asks the store, how the pair's adapted state
+//! travels, and what happens while the store is away.
 //!
 //! Local limits always apply; the store adds the fleet-wide view on top: one lease per
 //! capped scope for each session, one GCRA charge per rated scope for each message,
@@ -14,16 +14,31 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, Reference};
 use parking_lot::Mutex;
 
-use super::state::{later, Bucket, Keys, Pair, Slot, State};
+use super::rate::Rate;
+use super::slot::Slot;
+use super::state::{Keys, Pair, State};
+use super::time::later;
 use super::wait::{LimitKind, LimitScope, Wait};
-use crate::shared::{Fallback, RedisLimits, Refusal, RefusalKind, ScopeRequest, SharedStatus};
+use crate::error::SharedError;
+
+mod adapted;
+#[cfg(test)]
+mod memory;
+mod status;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use adapted::Adapted;
+pub use status::{Fallback, SharedStatus};
+pub(crate) use store::{Refusal, RefusalKind, ScopeRequest, Store, Stored};
 
 /// The scopes of a shared decision, in the order they are asked.
 const SCOPES: [LimitScope; 3] = [LimitScope::Pair, LimitScope::Site, LimitScope::Source];
 
 /// The store and how to use it.
 pub(super) struct Fleet {
-    store: Arc<RedisLimits>,
+    store: Arc<dyn Store>,
     pub(super) fallback: Fallback,
     retry_after: Duration,
     pub(super) lease: Duration,
@@ -60,75 +75,6 @@ impl SharedPermit {
             .filter(|(_, leased)| *leased)
             .map(|(name, _)| name.as_str())
             .collect()
-    }
-}
-
-/// A pair's adapted state as stored: interval µs, burst, refused rate, session cap
-/// (`-` for none).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Adapted {
-    rate: Option<(Duration, u32)>,
-    refused: f32,
-    sessions: Option<u32>,
-}
-
-impl Adapted {
-    fn of<C: Clock>(pair: &Pair<C>) -> Self {
-        Self {
-            rate: pair.slot.rate.as_ref().map(|b| (b.interval(), b.burst)),
-            refused: pair.refused_rate,
-            sessions: pair.slot.sessions,
-        }
-    }
-
-    fn encode(&self) -> String {
-        let rate = self.rate.map_or("- -".to_string(), |(interval, burst)| {
-            format!("{} {burst}", interval.as_micros().max(1))
-        });
-        let sessions = self.sessions.map_or("-".to_string(), |s| s.to_string());
-        format!("{rate} {} {sessions}", self.refused)
-    }
-
-    /// `None` for anything this version did not write: the local state stays.
-    fn decode(text: &str) -> Option<Self> {
-        let mut parts = text.split(' ');
-        let (interval, burst) = (parts.next()?, parts.next()?);
-        let refused: f32 = parts.next()?.parse().ok()?;
-        let sessions = parts.next()?;
-        if parts.next().is_some() || !refused.is_finite() || refused < 0.0 {
-            return None;
-        }
-        let rate = match (interval, burst) {
-            ("-", "-") => None,
-            (i, b) => {
-                let interval = Duration::from_micros(i.parse().ok()?);
-                let burst: u32 = b.parse().ok()?;
-                (!interval.is_zero() && burst > 0).then_some((interval, burst))?;
-                Some((interval, burst))
-            }
-        };
-        let sessions = match sessions {
-            "-" => None,
-            s => Some(s.parse::<u32>().ok().filter(|&s| s > 0)?),
-        };
-        Some(Self {
-            rate,
-            refused,
-            sessions,
-        })
-    }
-
-    /// Makes the local pair follow the stored state. A changed rate starts a fresh,
-    /// empty bucket.
-    fn apply<C: Clock + Clone>(&self, clock: &C, pair: &mut Pair<C>) {
-        let current = pair.slot.rate.as_ref().map(|b| (b.interval(), b.burst));
-        if current != self.rate {
-            pair.slot.rate = self
-                .rate
-                .map(|(interval, burst)| Bucket::new(clock, interval, burst, true));
-        }
-        pair.refused_rate = self.refused;
-        pair.slot.sessions = self.sessions;
     }
 }
 
@@ -191,6 +137,43 @@ pub(super) fn changes<C: Clock>(
     })
 }
 
+/// Makes the pair follow what the store held for it (so that a receiver's objection
+/// heard by several processes slows the pair once) and keeps what to compare with
+/// after the feedback.
+pub(super) fn before<C: Clock + Clone>(
+    state: &mut State<C>,
+    keys: Keys,
+    stored: Option<Stored>,
+    clock: &C,
+    floor: &Rate,
+    now: C::Instant,
+) -> Before<C::Instant> {
+    let name = pair_name(state, keys);
+    let pair = state.pairs.at(keys.pair);
+    let mut fleet_sessions = 0;
+    if let Some(stored) = stored {
+        if let Some(adapted) = &stored.adapted {
+            Fleet::follow(clock, pair, adapted, floor, now);
+        }
+        if !stored.suspended_for.is_zero() {
+            pair.slot.suspend(later(now, stored.suspended_for));
+        }
+        fleet_sessions = stored.sessions;
+    }
+    Before {
+        name,
+        adapted: Adapted::of(pair),
+        suspended: pair.slot.suspended,
+        fleet_sessions,
+    }
+}
+
+/// The store's name of the route's pair.
+pub(super) fn pair_name<C: Clock>(state: &mut State<C>, keys: Keys) -> String {
+    let [pair, _, _] = names(state, keys);
+    pair
+}
+
 /// A fleet-wide suspension of one of the route's scopes for `time`.
 pub(super) fn suspension<C: Clock>(
     state: &mut State<C>,
@@ -249,7 +232,7 @@ fn wait_of<I: Reference>(refusal: Refusal, now: I) -> Wait<I> {
 
 impl Fleet {
     pub(super) fn new(
-        store: Arc<RedisLimits>,
+        store: Arc<dyn Store>,
         fallback: Fallback,
         retry_after: Duration,
         lease: Duration,
@@ -268,10 +251,7 @@ impl Fleet {
 
     /// Runs `call` on the store unless it failed less than `retry_after` ago (then one
     /// caller probes it again); `None` when it is away (the caller falls back).
-    fn call<T>(
-        &self,
-        call: impl FnOnce(&RedisLimits) -> Result<T, crate::error::SharedError>,
-    ) -> Option<T> {
+    fn call<T>(&self, call: impl FnOnce(&dyn Store) -> Result<T, SharedError>) -> Option<T> {
         {
             let mut health = self.health.lock();
             if let Some(at) = health.retry_at {
@@ -285,7 +265,7 @@ impl Fleet {
             }
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let result = call(&self.store);
+        let result = call(self.store.as_ref());
         let mut health = self.health.lock();
         match result {
             Ok(value) => {
@@ -402,53 +382,24 @@ impl Fleet {
         }
     }
 
-    /// Makes the local pair follow the adapted state read from the store.
-    pub(super) fn follow<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, stored: &str) {
+    /// Makes the local pair follow the adapted state read from the store, within its
+    /// own bounds (see [`Adapted::apply`]).
+    pub(super) fn follow<C: Clock + Clone>(
+        clock: &C,
+        pair: &mut Pair<C>,
+        stored: &str,
+        floor: &Rate,
+        now: C::Instant,
+    ) {
         if let Some(adapted) = Adapted::decode(stored) {
-            adapted.apply(clock, pair);
+            adapted.apply(clock, pair, floor, now);
         }
     }
 
-    /// Before a feedback that may slow the pair down: its stored state and suspension,
-    /// followed locally, so that a receiver's objection heard by several processes
-    /// slows the pair once. Returns what to compare with afterwards.
-    pub(super) fn before_feedback<C: Clock + Clone>(
-        &self,
-        clock: &C,
-        state: &parking_lot::Mutex<State<C>>,
-        keys_of: impl Fn(&mut State<C>) -> Keys,
-        read: bool,
-    ) -> Before<C::Instant> {
-        let name = {
-            let mut state = state.lock();
-            let keys = keys_of(&mut state);
-            names(&mut state, keys)[0].clone()
-        };
-        let stored = if read {
-            self.call(|s| s.read(&name))
-        } else {
-            None
-        };
-        let now = clock.now();
-        let mut state = state.lock();
-        let keys = keys_of(&mut state);
-        let pair = state.pairs.at(keys.pair);
-        let mut fleet_sessions = 0;
-        if let Some(stored) = stored {
-            if let Some(adapted) = &stored.adapted {
-                Self::follow(clock, pair, adapted);
-            }
-            if !stored.suspended_for.is_zero() {
-                pair.slot.suspend(later(now, stored.suspended_for));
-            }
-            fleet_sessions = stored.sessions;
-        }
-        Before {
-            name,
-            adapted: Adapted::of(pair),
-            suspended: pair.slot.suspended,
-            fleet_sessions,
-        }
+    /// What the store holds for the route's pair, before a feedback that may slow it
+    /// down; `None` while the store is away.
+    pub(super) fn read_pair(&self, name: &str) -> Option<Stored> {
+        self.call(|s| s.read(name))
     }
 
     /// Writes what a feedback changed (see [`changes`]), after the state lock is let go.
@@ -474,41 +425,6 @@ impl Fleet {
             calls: self.calls.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
             fallback_decisions: self.fallbacks.load(Ordering::Relaxed),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Adapted;
-    use std::time::Duration;
-
-    #[test]
-    fn adapted_state_round_trips_and_rejects_garbage() {
-        let a = Adapted {
-            rate: Some((Duration::from_micros(133_334), 1)),
-            refused: 12.5,
-            sessions: Some(3),
-        };
-        assert_eq!(Adapted::decode(&a.encode()), Some(a));
-        let b = Adapted {
-            rate: None,
-            refused: 0.0,
-            sessions: None,
-        };
-        assert_eq!(Adapted::decode(&b.encode()), Some(b));
-        for bad in [
-            "",
-            "1 2 3",
-            "0 1 0 -",
-            "10 0 0 -",
-            "10 1 NaN -",
-            "10 1 -1 -",
-            "10 1 0 0",
-            "10 1 0 - extra",
-            "x 1 0 -",
-        ] {
-            assert_eq!(Adapted::decode(bad), None, "{bad:?}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! What limits do when the shared store fails, and how the store is doing.
+//! What limits do when the shared store fails ([`Fallback`]), and how the store is
+//! doing ([`SharedStatus`]).
 
 use std::time::Duration;
 

@@ -1,102 +1,14 @@
-//! Limit settings: [`Rate`], [`ScopeLimits`], [`SiteLimits`], [`Adaptive`], and the
-//! provider presets.
+//! What limits apply where: [`ScopeLimits`], [`SiteLimits`] with the provider presets,
+//! and the [`WarmUp`] schedule of cold sending IPs.
 
 use std::time::Duration;
 
+use super::rate::Rate;
 use crate::error::ConfigError;
 use crate::provider::Provider;
 
-/// The longest period a rate may be expressed over.
-const MAX_PERIOD: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The most sessions one scope may allow at once.
 const MAX_SESSIONS: u32 = 100_000;
-
-/// A message rate: `count` per `per`, with up to `burst` at once (GCRA, as governor
-/// keeps it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rate {
-    count: u32,
-    per: Duration,
-    burst: u32,
-}
-
-impl Rate {
-    /// `count` messages per `per`, burst 1. Errors: zero count or period, a period over
-    /// 7 days, or more than one message per microsecond.
-    pub fn new(count: u32, per: Duration) -> Result<Self, ConfigError> {
-        if count == 0 {
-            return Err(ConfigError::Zero {
-                setting: "rate count",
-            });
-        }
-        if per.is_zero() {
-            return Err(ConfigError::Zero {
-                setting: "rate period",
-            });
-        }
-        if per > MAX_PERIOD {
-            return Err(ConfigError::TooLong {
-                setting: "rate period",
-                value: per,
-                max: MAX_PERIOD,
-            });
-        }
-        if per / count < Duration::from_micros(1) {
-            return Err(ConfigError::Zero {
-                setting: "rate interval (more than one message per microsecond)",
-            });
-        }
-        Ok(Self {
-            count,
-            per,
-            burst: 1,
-        })
-    }
-
-    /// `count` per second.
-    pub fn per_second(count: u32) -> Result<Self, ConfigError> {
-        Self::new(count, Duration::from_secs(1))
-    }
-
-    /// `count` per minute.
-    pub fn per_minute(count: u32) -> Result<Self, ConfigError> {
-        Self::new(count, Duration::from_secs(60))
-    }
-
-    /// `count` per hour.
-    pub fn per_hour(count: u32) -> Result<Self, ConfigError> {
-        Self::new(count, Duration::from_secs(3600))
-    }
-
-    /// Allows up to `burst` messages at once (at most `count`).
-    pub fn with_burst(mut self, burst: u32) -> Result<Self, ConfigError> {
-        if burst == 0 {
-            return Err(ConfigError::Zero { setting: "burst" });
-        }
-        self.burst = burst.min(self.count);
-        Ok(self)
-    }
-
-    /// The time one message uses up.
-    pub fn interval(&self) -> Duration {
-        self.per / self.count
-    }
-
-    /// How many messages may go at once.
-    pub fn burst(&self) -> u32 {
-        self.burst
-    }
-
-    /// Messages per period.
-    pub fn count(&self) -> u32 {
-        self.count
-    }
-
-    /// The period.
-    pub fn per(&self) -> Duration {
-        self.per
-    }
-}
 
 /// Limits of one scope: a message rate and a cap on simultaneous sessions; `None`
 /// means unlimited.
@@ -192,8 +104,9 @@ impl SiteLimits {
         })
     }
 
-    /// Amazon SES in the sandbox: 1 message per second and 200 per 24 hours
-    /// (docs.aws.amazon.com/ses/latest/dg/quotas.html). Out of the sandbox the quota is
+    /// Amazon SES in the sandbox: 1 message per second and at most 200 in any 24 hours
+    /// ([`Rate::at_most`]: 100 at once, the rest spread over the day;
+    /// docs.aws.amazon.com/ses/latest/dg/quotas.html). Out of the sandbox the quota is
     /// per account ("varies based on your specific use case"): set the `MaxSendRate`
     /// that `GetSendQuota` reports for yours with [`SiteLimits::relay`].
     pub fn amazon_ses_sandbox() -> SiteLimits {
@@ -203,9 +116,7 @@ impl SiteLimits {
                 sessions: None,
             },
             pair: ScopeLimits {
-                rate: Rate::new(200, Duration::from_secs(24 * 3600))
-                    .and_then(|r| r.with_burst(200))
-                    .ok(),
+                rate: Rate::at_most(200, Duration::from_secs(24 * 3600)).ok(),
                 sessions: None,
             },
             deliveries_per_session: None,
@@ -222,14 +133,13 @@ impl SiteLimits {
         }
     }
 
-    /// SendGrid's free plan: 100 messages a day (its plan limits); paid plans are
+    /// SendGrid's free plan: at most 100 messages in any 24 hours (its plan limits; 50
+    /// at once, the rest spread over the day); paid plans are
     /// monthly volumes, set yours with [`SiteLimits::relay`].
     pub fn sendgrid_free() -> SiteLimits {
         SiteLimits {
             site: ScopeLimits {
-                rate: Rate::new(100, Duration::from_secs(24 * 3600))
-                    .and_then(|r| r.with_burst(100))
-                    .ok(),
+                rate: Rate::at_most(100, Duration::from_secs(24 * 3600)).ok(),
                 sessions: None,
             },
             pair: ScopeLimits::UNLIMITED,
@@ -258,84 +168,6 @@ impl SiteLimits {
             return Err(ConfigError::Zero {
                 setting: "deliveries_per_session",
             });
-        }
-        Ok(())
-    }
-}
-
-/// How a pair's limits follow what the receiver says (see
-/// [`Limits::feedback`](super::Limits::feedback)).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Adaptive {
-    /// A rate or reputation deferral multiplies the pair's rate by this (0 < f < 1).
-    pub decrease: f64,
-    /// The pair's rate never goes below this.
-    pub floor: Rate,
-    /// Successes in a row before the pair's rate and sessions step back up.
-    pub ramp_after: u32,
-    /// Each step adds this share of the configured ceiling to the rate (0 < s ≤ 1).
-    pub ramp_step: f64,
-    /// Suspension after a `rate_limited` deferral without a server hint.
-    pub rate_limited_pause: Duration,
-    /// Suspension after a `reputation` deferral without a server hint.
-    pub reputation_pause: Duration,
-    /// Suspension after a `server_busy` reply without a server hint.
-    pub busy_pause: Duration,
-}
-
-impl Default for Adaptive {
-    /// Halve on deferral, floor 1 per minute, step +10 % of the ceiling every 20
-    /// successes; pauses of 5 minutes (rate), 30 minutes (reputation), 1 minute (busy).
-    fn default() -> Self {
-        Self {
-            decrease: 0.5,
-            floor: Rate {
-                count: 1,
-                per: Duration::from_secs(60),
-                burst: 1,
-            },
-            ramp_after: 20,
-            ramp_step: 0.1,
-            rate_limited_pause: Duration::from_secs(300),
-            reputation_pause: Duration::from_secs(1800),
-            busy_pause: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Adaptive {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.decrease > 0.0 && self.decrease < 1.0) {
-            return Err(ConfigError::OutOfRange {
-                setting: "adaptive decrease",
-                value: self.decrease,
-                range: "0 < decrease < 1",
-            });
-        }
-        if !(self.ramp_step > 0.0 && self.ramp_step <= 1.0) {
-            return Err(ConfigError::OutOfRange {
-                setting: "adaptive ramp_step",
-                value: self.ramp_step,
-                range: "0 < ramp_step <= 1",
-            });
-        }
-        if self.ramp_after == 0 {
-            return Err(ConfigError::Zero {
-                setting: "adaptive ramp_after",
-            });
-        }
-        for (setting, pause) in [
-            ("rate_limited_pause", self.rate_limited_pause),
-            ("reputation_pause", self.reputation_pause),
-            ("busy_pause", self.busy_pause),
-        ] {
-            if pause > MAX_PERIOD {
-                return Err(ConfigError::TooLong {
-                    setting,
-                    value: pause,
-                    max: MAX_PERIOD,
-                });
-            }
         }
         Ok(())
     }

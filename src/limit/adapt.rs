@@ -1,0 +1,236 @@
+//! How one classified reply moves a pair's limits: [`Adaptive`] and [`adapt`], a pure
+//! function of the pair's state (no locks, no store), unit-tested here.
+
+use std::time::Duration;
+
+use governor::clock::Clock;
+
+use super::rate::{Rate, MAX_PERIOD};
+use super::state::Pair;
+use super::time::later;
+use crate::classify::{Category, Classification, Scope, Severity};
+use crate::error::ConfigError;
+
+/// How a pair's limits follow what the receiver says (see
+/// [`Limits::feedback`](super::Limits::feedback)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adaptive {
+    /// A rate or reputation deferral multiplies the pair's rate by this (0 < f < 1).
+    pub decrease: f64,
+    /// The pair's rate never goes below this.
+    pub floor: Rate,
+    /// Successes in a row before the pair's rate and sessions step back up.
+    pub ramp_after: u32,
+    /// Each step adds this share of the configured ceiling to the rate (0 < s ≤ 1).
+    pub ramp_step: f64,
+    /// Suspension after a `rate_limited` deferral without a server hint.
+    pub rate_limited_pause: Duration,
+    /// Suspension after a `reputation` deferral without a server hint.
+    pub reputation_pause: Duration,
+    /// Suspension after a `server_busy` reply without a server hint.
+    pub busy_pause: Duration,
+}
+
+impl Default for Adaptive {
+    /// Halve on deferral, floor 1 per minute, step +10 % of the ceiling every 20
+    /// successes; pauses of 5 minutes (rate), 30 minutes (reputation), 1 minute (busy).
+    fn default() -> Self {
+        Self {
+            decrease: 0.5,
+            floor: Rate::ONE_PER_MINUTE,
+            ramp_after: 20,
+            ramp_step: 0.1,
+            rate_limited_pause: Duration::from_secs(300),
+            reputation_pause: Duration::from_secs(1800),
+            busy_pause: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Adaptive {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.decrease > 0.0 && self.decrease < 1.0) {
+            return Err(ConfigError::OutOfRange {
+                setting: "adaptive decrease",
+                value: self.decrease,
+                range: "0 < decrease < 1",
+            });
+        }
+        if !(self.ramp_step > 0.0 && self.ramp_step <= 1.0) {
+            return Err(ConfigError::OutOfRange {
+                setting: "adaptive ramp_step",
+                value: self.ramp_step,
+                range: "0 < ramp_step <= 1",
+            });
+        }
+        if self.ramp_after == 0 {
+            return Err(ConfigError::Zero {
+                setting: "adaptive ramp_after",
+            });
+        }
+        for (setting, pause) in [
+            ("rate_limited_pause", self.rate_limited_pause),
+            ("reputation_pause", self.reputation_pause),
+            ("busy_pause", self.busy_pause),
+        ] {
+            if pause > MAX_PERIOD {
+                return Err(ConfigError::TooLong {
+                    setting,
+                    value: pause,
+                    max: MAX_PERIOD,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a reply did to the pair, for escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Effect {
+    /// Nothing about the route (a success, a recipient- or message-level reply,
+    /// anything without an adaptation).
+    None,
+    /// A rate or reputation objection: the pair slowed down and paused.
+    Throttled,
+    /// Fewer sessions, or a short pause for a busy server.
+    Eased,
+}
+
+/// Whether a reply is about the route at all: recipient- and message-level replies
+/// (one mailbox's rate, one message's size) leave the route's limits alone.
+pub(super) fn about_route(reply: &Classification) -> bool {
+    !matches!(reply.scope, Scope::Recipient | Scope::Message)
+}
+
+/// Applies one reply to the pair (see [`Limits::feedback`](super::Limits::feedback)).
+/// `fleet_sessions`: the pair's sessions open in the whole fleet, when a shared store
+/// told (0 otherwise).
+pub(super) fn adapt<C: Clock + Clone>(
+    clock: &C,
+    pair: &mut Pair<C>,
+    reply: &Classification,
+    now: C::Instant,
+    adaptive: &Adaptive,
+    fleet_sessions: u32,
+) -> Effect {
+    if reply.severity == Severity::Success {
+        pair.successes = pair.successes.saturating_add(1);
+        if pair.successes >= adaptive.ramp_after {
+            pair.successes = 0;
+            ramp_up(clock, pair, adaptive, now);
+        }
+        return Effect::None;
+    }
+    if !about_route(reply) {
+        return Effect::None;
+    }
+    // A server's hint is honoured up to the longest pause a setting may have.
+    let pause_until =
+        |default: Duration| later(now, reply.retry_hint.unwrap_or(default).min(MAX_PERIOD));
+    match reply.category {
+        Category::RateLimited | Category::Reputation => {
+            pair.successes = 0;
+            // Sessions in flight when the receiver objects all hear it: one decrease
+            // per objection, not one per session.
+            if pair.slot.suspended_at(now).is_none() {
+                slow_down(clock, pair, adaptive, now);
+            }
+            let pause = if reply.category == Category::RateLimited {
+                adaptive.rate_limited_pause
+            } else {
+                adaptive.reputation_pause
+            };
+            pair.slot.suspend(pause_until(pause));
+            Effect::Throttled
+        }
+        Category::TooManyConnections => {
+            pair.successes = 0;
+            let in_flight = pair.slot.in_flight.max(fleet_sessions).max(1);
+            if pair.session_ceiling.is_none() {
+                pair.refused_sessions = pair.refused_sessions.max(in_flight);
+            }
+            let cap = pair.slot.sessions.unwrap_or(in_flight);
+            pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
+            Effect::Eased
+        }
+        Category::ServerBusy => {
+            pair.slot.suspend(pause_until(adaptive.busy_pause));
+            Effect::Eased
+        }
+        _ => Effect::None,
+    }
+}
+
+/// Multiplies the pair's rate by the decrease factor, not below the floor, and
+/// remembers the rate the receiver refused.
+fn slow_down<C: Clock + Clone>(
+    clock: &C,
+    pair: &mut Pair<C>,
+    adaptive: &Adaptive,
+    now: C::Instant,
+) {
+    let Some((interval, _)) = pair.slot.rate_spec() else {
+        return;
+    };
+    pair.refused_rate = (1.0 / interval.as_secs_f64()) as f32;
+    // Any factor the settings allow, however small, saturates at the floor.
+    let slower = Duration::try_from_secs_f64(interval.as_secs_f64() / adaptive.decrease)
+        .unwrap_or(Duration::MAX)
+        .min(adaptive.floor.interval().max(interval));
+    pair.slot.set_rate(clock, now, Some((slower, 1)));
+}
+
+/// Share of the refused rate the ramp-up returns to at once.
+const BELOW_REFUSED: f64 = 0.9;
+/// How fast the remembered refused rate creeps up per ramp step at that plateau, so
+/// that a receiver whose limit rose is found again (about 10 % in 500 steps).
+const PROBE: f64 = 0.0002;
+
+/// Adds a step of the ceiling rate and one session, up to the configured ceilings; the
+/// rate steps back quickly to just under the rate the receiver last refused, then
+/// creeps up from there. A session cap on a pair configured without one is lifted once
+/// it reaches twice the sessions that were refused.
+fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive, now: C::Instant) {
+    if let (Some(ceiling), Some((interval, _))) = (pair.ceiling, pair.slot.rate_spec()) {
+        if interval > ceiling.interval() {
+            let per_sec = 1.0 / interval.as_secs_f64();
+            let ceiling_per_sec = 1.0 / ceiling.interval().as_secs_f64();
+            let mut cap = ceiling_per_sec;
+            if pair.refused_rate > 0.0 {
+                let refused = f64::from(pair.refused_rate);
+                let plateau = refused * BELOW_REFUSED;
+                if per_sec >= plateau * (1.0 - 1e-6) {
+                    pair.refused_rate = (refused * (1.0 + PROBE)) as f32;
+                }
+                cap = cap.min(f64::from(pair.refused_rate) * BELOW_REFUSED);
+            }
+            let faster = (per_sec + adaptive.ramp_step * ceiling_per_sec)
+                .min(cap)
+                .max(per_sec);
+            let interval = Duration::try_from_secs_f64(1.0 / faster)
+                .unwrap_or(interval)
+                .clamp(ceiling.interval(), interval);
+            let burst = if interval == ceiling.interval() {
+                ceiling.burst()
+            } else {
+                1
+            };
+            pair.slot.set_rate(clock, now, Some((interval, burst)));
+        }
+    }
+    if let Some(cap) = pair.slot.sessions {
+        let next = cap.saturating_add(1);
+        pair.slot.sessions = match pair.session_ceiling {
+            Some(ceiling) => Some(next.min(ceiling)),
+            None if next > pair.refused_sessions.saturating_mul(2) => {
+                pair.refused_sessions = 0;
+                None
+            }
+            None => Some(next),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests;

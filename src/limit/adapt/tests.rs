@@ -1,0 +1,123 @@
+//! `adapt` on a bare pair: no limits, no lock, a fake clock.
+
+use std::time::Duration;
+
+use governor::clock::{Clock, FakeRelativeClock};
+
+use super::{adapt, Adaptive};
+use crate::classify::classify;
+use crate::limit::rate::{Rate, MAX_PERIOD};
+use crate::limit::settings::ScopeLimits;
+use crate::limit::slot::Slot;
+use crate::limit::state::Pair;
+use crate::Reply;
+
+fn pair(clock: &FakeRelativeClock, limits: ScopeLimits) -> Pair<FakeRelativeClock> {
+    Pair {
+        slot: Slot::new(clock, &limits, clock.now()),
+        ceiling: limits.rate,
+        session_ceiling: limits.sessions,
+        successes: 0,
+        refused_rate: 0.0,
+        refused_sessions: 0,
+        warm: None,
+        signals: 0,
+        signals_since: None,
+        source: 0,
+        site: 0,
+    }
+}
+
+fn reply(wire: &str) -> crate::Classification {
+    classify(&Reply::parse(wire).expect("a reply"))
+}
+
+const RATE: &str = "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints";
+const OK: &str = "250 2.0.0 OK";
+
+fn per_minute(n: u32) -> ScopeLimits {
+    ScopeLimits::sessions(10).with_rate(Rate::per_minute(n).expect("a rate"))
+}
+
+#[test]
+fn an_objection_halves_once_and_pauses() {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, per_minute(60));
+    let settings = Adaptive::default();
+    let objection = reply(RATE);
+    adapt(&clock, &mut p, &objection, clock.now(), &settings, 0);
+    assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(2), 1)));
+    assert!(p.slot.suspended_at(clock.now()).is_some());
+    // Heard again by another session while suspended: no second halving.
+    adapt(&clock, &mut p, &objection, clock.now(), &settings, 0);
+    assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(2), 1)));
+}
+
+#[test]
+fn a_recipient_level_reply_leaves_the_route_alone() {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, per_minute(60));
+    let gmail = reply("450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time.");
+    assert_eq!(gmail.scope, crate::classify::Scope::Recipient);
+    adapt(&clock, &mut p, &gmail, clock.now(), &Adaptive::default(), 0);
+    assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(1), 1)));
+    assert_eq!(p.slot.suspended_at(clock.now()), None);
+}
+
+#[test]
+fn an_unlimited_session_cap_comes_back() {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, ScopeLimits::UNLIMITED);
+    p.slot.in_flight = 5;
+    let settings = Adaptive::default();
+    adapt(
+        &clock,
+        &mut p,
+        &reply("421 4.7.0 Too many concurrent SMTP connections"),
+        clock.now(),
+        &settings,
+        0,
+    );
+    assert_eq!(p.slot.sessions, Some(4));
+    let ok = reply(OK);
+    let mut successes = 0;
+    while p.slot.sessions.is_some() {
+        adapt(&clock, &mut p, &ok, clock.now(), &settings, 0);
+        successes += 1;
+        assert!(successes <= 2000, "still capped at {:?}", p.slot.sessions);
+    }
+    // Back past twice the refused 5 sessions: 7 steps of 20 successes.
+    assert_eq!(successes, 140);
+}
+
+#[test]
+fn any_accepted_decrease_saturates_at_the_floor() {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, per_minute(60));
+    let settings = Adaptive {
+        decrease: 1e-300,
+        ..Adaptive::default()
+    };
+    settings.validate().expect("inside 0 < f < 1");
+    adapt(&clock, &mut p, &reply(RATE), clock.now(), &settings, 0);
+    assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(60), 1)));
+}
+
+#[test]
+fn a_server_hint_suspends_for_at_most_the_longest_pause() {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, per_minute(60));
+    let mut objection = reply(RATE);
+    objection.retry_hint = Some(Duration::MAX);
+    adapt(
+        &clock,
+        &mut p,
+        &objection,
+        clock.now(),
+        &Adaptive::default(),
+        0,
+    );
+    let until = p.slot.suspended_at(clock.now()).expect("suspended");
+    let length: Duration = governor::clock::Reference::duration_since(&until, clock.now()).into();
+    assert_eq!(length, MAX_PERIOD);
+}

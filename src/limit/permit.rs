@@ -1,0 +1,176 @@
+//! [`Permit`]: one session slot on a route, charged per message, given back on drop.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+
+use super::fleet::{self, Fleet, SharedPermit};
+use super::limits::Inner;
+use super::settings::WarmUp;
+use super::state::{FirstSend, Keys, State, WarmDay};
+use super::time::later;
+use super::wait::{LimitKind, LimitScope, Wait};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// One session slot on a route's source, site and pair; given back when dropped, also
+/// when the holder panics.
+pub struct Permit<C: Clock = DefaultClock> {
+    inner: Arc<Inner<C>>,
+    keys: Keys,
+    source: IpAddr,
+    messages: u32,
+    max_messages: Option<u32>,
+    /// The fleet side: leases and scope names, with a shared store.
+    pub(super) shared: Option<SharedPermit>,
+}
+
+impl<C: Clock> fmt::Debug for Permit<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("source", &self.source)
+            .field("messages", &self.messages)
+            .finish()
+    }
+}
+
+impl<C: Clock + Clone> Permit<C> {
+    /// A permit for a session already counted in flight on `keys`.
+    pub(super) fn new(
+        inner: Arc<Inner<C>>,
+        keys: Keys,
+        source: IpAddr,
+        max_messages: Option<u32>,
+    ) -> Self {
+        Self {
+            inner,
+            keys,
+            source,
+            messages: 0,
+            max_messages,
+            shared: None,
+        }
+    }
+
+    /// Charges one message to the pair's, site's and source's rates, or says which
+    /// limit is in the way: a suspension of any of the three
+    /// ([`LimitKind::Suspended`]), the warm-up budget, a rate. Also refuses once the
+    /// session carried the site's messages per connection ([`LimitKind::SessionFull`]).
+    ///
+    /// The pair is checked first, then the site and the source; when a later scope
+    /// refuses, the earlier ones have still spent their cell, which errs on the slow
+    /// side and never past a quota.
+    pub fn try_message(&mut self) -> Result<(), Wait<C::Instant>> {
+        if self.max_messages.is_some_and(|max| self.messages >= max) {
+            return Err(Wait {
+                until: None,
+                scope: LimitScope::Pair,
+                kind: LimitKind::SessionFull,
+            });
+        }
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let mut state = inner.state.lock();
+        // A suspension stops sessions already open too: after a 421 on one session, the
+        // others on the same route must not go on sending.
+        let keys = self.keys;
+        state.each_slot(keys, |slot, scope| slot.check_suspended(now, scope))?;
+        if let Some(schedule) = &inner.settings.warm_up {
+            check_warm_up(&inner.settings.first_sends, &mut state, keys, schedule, now)?;
+        }
+        state.each_slot(keys, |slot, scope| slot.check_rate(now, scope))?;
+        if let (Some(fleet), Some(shared)) = (&inner.fleet, &mut self.shared) {
+            let rates = fleet::rates(&mut state, keys);
+            drop(state);
+            let (decision, stored) = fleet.message(shared, rates, now);
+            if let Some(stored) = stored {
+                let mut state = inner.state.lock();
+                let floor = &inner.settings.adaptive.floor;
+                Fleet::follow(&inner.clock, state.pairs.at(keys.pair), &stored, floor, now);
+            }
+            decision?;
+        }
+        self.messages += 1;
+        Ok(())
+    }
+
+    /// Messages charged to this session.
+    pub fn messages(&self) -> u32 {
+        self.messages
+    }
+
+    /// The sending IP.
+    pub fn source(&self) -> IpAddr {
+        self.source
+    }
+}
+
+/// Charges the pair's warm-up budget for the source's current day: at most the day's
+/// volume within that day (a count, not a refilling rate), none once the schedule is
+/// over. An IP's day counts from its first send (recorded with
+/// `LimitsBuilder::first_send`, or else its first message), kept for as long as the
+/// limits live, even while its routes are forgotten.
+fn check_warm_up<C: Clock + Clone>(
+    configured: &HashMap<IpAddr, Duration>,
+    state: &mut State<C>,
+    keys: Keys,
+    schedule: &WarmUp,
+    now: C::Instant,
+) -> Result<(), Wait<C::Instant>> {
+    let ip = state.sources.at(keys.source).ip;
+    let age = state
+        .first_sends
+        .entry(ip)
+        .or_insert_with(|| FirstSend {
+            at: now,
+            age: configured.get(&ip).copied().unwrap_or_default(),
+        })
+        .age_at(now);
+    let days = age.as_secs() / DAY.as_secs();
+    let day = u32::try_from(days).unwrap_or(u32::MAX).saturating_add(1);
+    let pair = state.pairs.at(keys.pair);
+    let Some(volume) = schedule.volume_on(day) else {
+        pair.warm = None;
+        return Ok(());
+    };
+    let into_day = age.saturating_sub(DAY.saturating_mul(day - 1));
+    let warm = match &mut pair.warm {
+        Some(warm) if warm.day == day => warm,
+        slot => slot.insert(WarmDay {
+            day,
+            used: 0,
+            ends: later(now, DAY.saturating_sub(into_day)),
+        }),
+    };
+    if warm.used >= volume {
+        return Err(Wait {
+            until: Some(warm.ends),
+            scope: LimitScope::Source,
+            kind: LimitKind::WarmUp,
+        });
+    }
+    warm.used += 1;
+    Ok(())
+}
+
+impl<C: Clock> Drop for Permit<C> {
+    fn drop(&mut self) {
+        // The fleet's leases first, so that a local waiter woken below finds them free.
+        if let (Some(fleet), Some(shared)) = (&self.inner.fleet, &self.shared) {
+            fleet.release(shared);
+        }
+        let now = self.inner.clock.now();
+        let mut state = self.inner.state.lock();
+        state.release(self.keys, now);
+        drop(state);
+        self.inner.released.notify_all();
+        #[cfg(feature = "async")]
+        for waker in std::mem::take(&mut *self.inner.wakers.lock()) {
+            waker.wake();
+        }
+    }
+}
