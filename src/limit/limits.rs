@@ -13,7 +13,7 @@ use super::alert::Alert;
 use super::builder::{LimitsBuilder, Settings};
 use super::fleet::{self, Fleet, SharedStatus};
 use super::permit::Permit;
-use super::state::{Creation, Keys, State};
+use super::state::{Creation, FirstSend, Keys, State};
 use super::time::since;
 use super::wait::{LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
@@ -37,10 +37,16 @@ pub(super) struct Inner<C: Clock> {
 
 impl<C: Clock + Clone> Inner<C> {
     pub(super) fn new(clock: C, settings: Settings, fleet: Option<Fleet>) -> Self {
+        let mut state = State::new();
+        // Recorded first sends are "ago" before the limits were built.
+        let now = clock.now();
+        for (&ip, &age) in &settings.first_sends {
+            state.first_sends.insert(ip, FirstSend { at: now, age });
+        }
         Self {
             clock,
             settings,
-            state: Mutex::new(State::new()),
+            state: Mutex::new(state),
             released: Condvar::new(),
             #[cfg(feature = "async")]
             wakers: Mutex::new(Vec::new()),

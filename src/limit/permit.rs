@@ -1,6 +1,5 @@
 //! [`Permit`]: one session slot on a route, charged per message, given back on drop.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -80,7 +79,7 @@ impl<C: Clock + Clone> Permit<C> {
         let keys = self.keys;
         state.each_slot(keys, |slot, scope| slot.check_suspended(now, scope))?;
         if let Some(schedule) = &inner.settings.warm_up {
-            check_warm_up(&inner.settings.first_sends, &mut state, keys, schedule, now)?;
+            check_warm_up(&mut state, keys, schedule, now)?;
         }
         state.each_slot(keys, |slot, scope| slot.check_rate(now, scope))?;
         if let (Some(fleet), Some(shared)) = (&inner.fleet, &mut self.shared) {
@@ -112,10 +111,9 @@ impl<C: Clock + Clone> Permit<C> {
 /// Charges the pair's warm-up budget for the source's current day: at most the day's
 /// volume within that day (a count, not a refilling rate), none once the schedule is
 /// over. An IP's day counts from its first send (recorded with
-/// `LimitsBuilder::first_send`, or else its first message), kept for as long as the
-/// limits live, even while its routes are forgotten.
+/// `LimitsBuilder::first_send`, counted from `build()`, or else its first message),
+/// kept for as long as the limits live, even while its routes are forgotten.
 fn check_warm_up<C: Clock + Clone>(
-    configured: &HashMap<IpAddr, Duration>,
     state: &mut State<C>,
     keys: Keys,
     schedule: &WarmUp,
@@ -125,27 +123,36 @@ fn check_warm_up<C: Clock + Clone>(
     let age = state
         .first_sends
         .entry(ip)
-        .or_insert_with(|| FirstSend {
+        .or_insert(FirstSend {
             at: now,
-            age: configured.get(&ip).copied().unwrap_or_default(),
+            age: Duration::ZERO,
         })
         .age_at(now);
     let days = age.as_secs() / DAY.as_secs();
     let day = u32::try_from(days).unwrap_or(u32::MAX).saturating_add(1);
     let pair = state.pairs.at(keys.pair);
     let Some(volume) = schedule.volume_on(day) else {
-        pair.warm = None;
+        pair.warm.retain(|warm| warm.ip != ip);
         return Ok(());
     };
     let into_day = age.saturating_sub(DAY.saturating_mul(day - 1));
-    let warm = match &mut pair.warm {
-        Some(warm) if warm.day == day => warm,
-        slot => slot.insert(WarmDay {
-            day,
-            used: 0,
-            ends: later(now, DAY.saturating_sub(into_day)),
-        }),
+    let fresh = WarmDay {
+        ip,
+        day,
+        used: 0,
+        ends: later(now, DAY.saturating_sub(into_day)),
     };
+    let index = match pair.warm.iter().position(|warm| warm.ip == ip) {
+        Some(i) => i,
+        None => {
+            pair.warm.push(fresh);
+            pair.warm.len() - 1
+        }
+    };
+    let warm = &mut pair.warm[index];
+    if warm.day != day {
+        *warm = fresh;
+    }
     if warm.used >= volume {
         return Err(Wait {
             until: Some(warm.ends),

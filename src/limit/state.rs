@@ -21,9 +21,11 @@ use super::time::since;
 use super::wait::LimitScope;
 use crate::route::Site;
 
-/// The warm-up day a pair's budget is for, what it used, and when that day ends.
+/// The warm-up day of one source IP's budget on a pair, what it used, and when that
+/// day ends.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct WarmDay<I> {
+    pub(super) ip: IpAddr,
     pub(super) day: u32,
     pub(super) used: u32,
     pub(super) ends: I,
@@ -54,7 +56,9 @@ pub(super) struct Pair<C: Clock> {
     /// Sessions in flight when the receiver last said "too many connections" on a pair
     /// without a configured cap (0: never): past twice that the cap is lifted again.
     pub(super) refused_sessions: u32,
-    pub(super) warm: Option<WarmDay<C::Instant>>,
+    /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
+    /// the pair at the route cap.
+    pub(super) warm: Vec<WarmDay<C::Instant>>,
     /// Throttling replies in the current escalation window, and when it began.
     pub(super) signals: u32,
     pub(super) signals_since: Option<C::Instant>,
@@ -248,7 +252,7 @@ impl<C: Clock + Clone> State<C> {
             successes: 0,
             refused_rate: 0.0,
             refused_sessions: 0,
-            warm: None,
+            warm: Vec::new(),
             signals: 0,
             signals_since: None,
             source,
@@ -295,7 +299,7 @@ impl<C: Clock + Clone> State<C> {
             .iter()
             .filter(|(_, pair)| {
                 pair.slot.forgettable(now, idle_after)
-                    && pair.warm.is_none_or(|warm| warm.ends <= now)
+                    && pair.warm.iter().all(|warm| warm.ends <= now)
             })
             .map(|(i, _)| i)
             .collect();

@@ -20,8 +20,11 @@ pub enum Jitter {
     Decorrelated,
 }
 
-/// SplitMix64 over an atomic counter: lock-free, and deterministic for one seed and one
-/// order of calls.
+/// The golden-ratio Weyl sequence over an atomic counter: lock-free, deterministic for
+/// one seed and one order of calls, and of low discrepancy — successive draws fill the
+/// range evenly (any stretch holds its share of them, give or take a few), so that
+/// messages failing together are spread evenly rather than merely at random, where
+/// chance alone would crowd some seconds.
 #[derive(Debug)]
 pub(super) struct Rng {
     state: AtomicU64,
@@ -30,14 +33,21 @@ pub(super) struct Rng {
 impl Clone for Rng {
     /// The clone starts where the original is and then goes its own way.
     fn clone(&self) -> Self {
-        Self::new(self.seed())
+        Self {
+            state: AtomicU64::new(self.state.load(Ordering::Relaxed)),
+        }
     }
 }
 
 impl Rng {
+    /// Starts the sequence at a point the seed picks (mixed, so that nearby seeds start
+    /// far apart).
     pub(super) fn new(seed: u64) -> Self {
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         Self {
-            state: AtomicU64::new(seed),
+            state: AtomicU64::new(z ^ (z >> 31)),
         }
     }
 
@@ -51,21 +61,15 @@ impl Rng {
         hasher.finish()
     }
 
-    fn seed(&self) -> u64 {
-        self.state.load(Ordering::Relaxed)
-    }
-
     fn next_u64(&self) -> u64 {
-        let mut z = self
-            .state
+        // 2^64 / φ: each draw moves on by the golden ratio's fraction of the range.
+        self.state
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15)
     }
 
-    /// Uniform in `low..=high` (nanosecond steps); `low` when `high <= low`.
+    /// In `low..=high` (nanosecond steps), evenly over successive draws; `low` when
+    /// `high <= low`.
     pub(super) fn between(&self, low: Duration, high: Duration) -> Duration {
         let Some(span) = high.checked_sub(low) else {
             return low;

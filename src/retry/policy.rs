@@ -13,8 +13,9 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait a schedule step, the greylist window or a spread may be.
 const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The shortest window retries told the same hint are spread over.
-const MIN_SPREAD: Duration = MINUTE;
+/// The shortest window retries told the same hint are spread over: wide enough that
+/// of a thousand messages told the same, no second gets 2 %.
+const MIN_SPREAD: Duration = Duration::from_secs(120);
 /// The longest maximum age.
 const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -206,13 +207,15 @@ impl RetryPolicy {
     ///   the schedule from its start.
     /// - A server hint (`Classification::retry_hint`) is honoured, at least the
     ///   [`hint_floor`](RetryPolicyBuilder::hint_floor), spread by up to 10 % later
-    ///   or over a minute, whichever is longer.
+    ///   or over two minutes, whichever is longer.
     /// - Otherwise the schedule gives the wait, spread by the [`Jitter`].
     /// - `suspended_until` (a route suspension) pushes the retry past the suspension's
     ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread) (a
     ///   retry due within that spread is spread too); the time it adds does not count
     ///   as the message's age for age-based schedules.
-    /// - No retry is set past the maximum age: the last one lands on it.
+    /// - No retry is set past the maximum age: the last one lands on it. When the hint,
+    ///   the greylist window or the suspension ends past the maximum age, it gives up
+    ///   ([`GiveUpReason::MaxAge`]): a retry before them would be pointless.
     ///
     /// Times are whatever [`Timestamp`] the caller uses; a `now` before the first
     /// attempt (a clock that jumped back) counts as age zero.
@@ -229,7 +232,7 @@ impl RetryPolicy {
     ///
     /// let greylisted = classify(&Reply::parse("450 4.2.0 <a@example.com>: Recipient address rejected: Greylisted")?);
     /// let RetryDecision::RetryAt(at) = policy.next_retry(&greylisted, &mut history, t0, None) else { panic!() };
-    /// assert!(at >= Duration::from_secs(300) && at <= Duration::from_secs(360)); // just after postgrey's 300 s
+    /// assert!(at >= Duration::from_secs(300) && at <= Duration::from_secs(420)); // just after postgrey's 300 s
     ///
     /// let unknown = classify(&Reply::parse("550 5.1.1 User unknown")?);
     /// assert!(matches!(policy.next_retry(&unknown, &mut history, at, None), RetryDecision::GiveUp(_)));
@@ -267,9 +270,24 @@ impl RetryPolicy {
             });
         }
 
+        // What the server or the route set, as opposed to the schedule's own wait: a
+        // retry before it is pointless, so one that would fall past the maximum age is
+        // a give-up rather than a retry cut to land on it.
+        let deadline = history.first_attempt.after(self.max_age);
+        let floor = match classification.retry_hint {
+            Some(hint) => Some(now.after(hint.max(self.hint_floor))),
+            None if first_greylisting => Some(now.after(self.greylist_delay)),
+            None => None,
+        };
+        if let Some(earliest) = floor.max(suspended_until).filter(|&t| t > deadline) {
+            return RetryDecision::GiveUp(GiveUpReason::MaxAge {
+                age: earliest.since(history.first_attempt),
+                max: self.max_age,
+            });
+        }
         let wait = if let Some(hint) = classification.retry_hint {
             let hint = hint.max(self.hint_floor);
-            // Up to 10 % later, and over at least a minute: messages told the same
+            // Up to 10 % later, and over at least two minutes: messages told the same
             // "try again in 60 seconds" must not all come back in one second.
             let spread = hint.mul_f64(self.hint_spread).max(MIN_SPREAD).min(MAX_WAIT);
             self.rng.between(hint, hint.saturating_add(spread))
@@ -299,7 +317,6 @@ impl RetryPolicy {
                 at = released;
             }
         }
-        let deadline = history.first_attempt.after(self.max_age);
         RetryDecision::RetryAt(at.min(deadline))
     }
 
@@ -344,9 +361,10 @@ impl RetryPolicyBuilder {
             schedule,
             max_age,
             max_attempts: None,
-            // postgrey's default --delay is 300 s; come back within the minute after.
+            // postgrey's default --delay is 300 s; come back within two minutes after
+            // (its retry window is 2 days), spread so that no second gets 2 %.
             greylist_delay: Duration::from_secs(300),
-            greylist_spread: MINUTE,
+            greylist_spread: 2 * MINUTE,
             hint_floor: MINUTE,
             release_spread: 5 * MINUTE,
             jitter: Jitter::default(),
@@ -405,7 +423,7 @@ impl RetryPolicyBuilder {
     }
 
     /// The retry after a greylisting falls within this long after the window
-    /// (default 60 s).
+    /// (default 120 s).
     #[must_use]
     pub fn greylist_spread(mut self, spread: Duration) -> Self {
         self.greylist_spread = spread;

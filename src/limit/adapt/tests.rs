@@ -20,7 +20,7 @@ fn pair(clock: &FakeRelativeClock, limits: ScopeLimits) -> Pair<FakeRelativeCloc
         successes: 0,
         refused_rate: 0.0,
         refused_sessions: 0,
-        warm: None,
+        warm: Vec::new(),
         signals: 0,
         signals_since: None,
         source: 0,
