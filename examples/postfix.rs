@@ -208,6 +208,7 @@ fn throttled(
         ])
         .then_every(Duration::from_secs(30))
         .hint_floor(Duration::from_secs(5))
+        .hint_spread(Duration::from_secs(2))
         .release_spread(Duration::from_secs(2))
         .max_age(Duration::from_secs(3600))
         .build()?;

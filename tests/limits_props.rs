@@ -362,6 +362,8 @@ struct Run {
     grants: HashMap<Key, Vec<Duration>>,
     /// The first session-cap or messages-per-session breach seen.
     session_breach: Option<String>,
+    /// The most routes tracked after any step.
+    most_routes: usize,
     used: HashSet<(usize, usize)>,
 }
 
@@ -417,10 +419,12 @@ fn run(config: &Config, ops: &[Op]) -> Option<Run> {
         held: Vec::new(),
         grants: HashMap::new(),
         session_breach: None,
+        most_routes: 0,
         used: HashSet::new(),
     };
     for op in ops {
         step(config, &mut run, op);
+        run.most_routes = run.most_routes.max(run.limits.len());
     }
     Some(run)
 }
@@ -863,6 +867,21 @@ proptest! {
         if let Some(breach) = &run.session_breach {
             prop_assert!(false, "{}", breach);
         }
+    }
+
+    /// The route cap: `len()` never exceeds `max_routes`, the overflow route included.
+    #[test]
+    fn routes_tracked_never_exceed_max_routes(
+        config in config().prop_filter("a small cap", |c| c.max_routes <= 6),
+        ops in ops(),
+    ) {
+        let outcome = run_caught(&config, &ops);
+        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
+        let Ok(Some(run)) = outcome else { return Ok(()) };
+        prop_assert!(
+            run.most_routes <= config.max_routes,
+            "{} routes tracked, max_routes {}", run.most_routes, config.max_routes
+        );
     }
 
     /// (b) Sessions held at once never exceed any scope's configured cap, and no session

@@ -302,3 +302,62 @@ fn throttle_and_wrapped_senders_are_send_and_sync() {
         smtp_throttle::throttle::SendFn<fn(&Route, &str) -> Result<Reply, TransportError>>;
     shareable::<Throttled<FnSender>>();
 }
+
+/// Counts connections opened and messages sent on them.
+#[derive(Default)]
+struct Connections {
+    opened: AtomicU32,
+    sent: AtomicU32,
+}
+
+impl Sender<str> for Connections {
+    type Session = ();
+    fn open(&self, _route: &Route) -> Result<(), TransportError> {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn send(&self, _session: &mut (), _message: &str) -> Result<Reply, TransportError> {
+        self.sent.fetch_add(1, Ordering::SeqCst);
+        Ok(reply("250 2.0.0 OK"))
+    }
+}
+
+#[test]
+fn no_connection_is_opened_that_cannot_send() {
+    // A queue that retries at each `Wait::until`, against a slow route: 6 a minute.
+    let clock = FakeRelativeClock::default();
+    let throttle = throttle(&clock, 2, 6);
+    let sender = Connections::default();
+    let mut delivered = 0;
+    for _ in 0..2_000 {
+        let mut history = throttle.history();
+        match throttle.try_send(&sender, &route(), "hello", &mut history) {
+            Ok(Outcome::Delivered { .. }) => delivered += 1,
+            Ok(other) => panic!("{other:?}"),
+            Err(wait) => {
+                let until = wait.until.expect("a rate wait has a time");
+                clock.advance(until.duration_since(clock.now()).into());
+            }
+        }
+    }
+    assert!(delivered >= 900, "{delivered}");
+    // Every connection opened carried its message; none was opened only to wait.
+    assert_eq!(sender.opened.load(Ordering::SeqCst), delivered);
+    assert_eq!(sender.sent.load(Ordering::SeqCst), delivered);
+    // Sessions too: opening one charges its first message first, so once the rate is
+    // spent no session opens.
+    let mut sessions = 0;
+    let wait = loop {
+        match throttle.try_session(&sender, &route()) {
+            Ok(Ok(session)) => {
+                sessions += 1;
+                drop(session);
+            }
+            Ok(Err(error)) => panic!("{error}"),
+            Err(wait) => break wait,
+        }
+    };
+    assert_eq!(wait.kind, LimitKind::Rate);
+    assert!(sessions <= 1, "{sessions} sessions opened on a spent rate");
+    assert_eq!(sender.opened.load(Ordering::SeqCst), delivered + sessions);
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use governor::clock::Clock;
 
 #[cfg(feature = "async")]
-use super::limits::Inner;
+use super::inner::Inner;
 use super::limits::Limits;
 use super::permit::Permit;
 use super::wait::Wait;

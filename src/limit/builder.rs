@@ -7,14 +7,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::Clock;
+use governor::clock::{Clock, DefaultClock};
 
 use super::adapt::Adaptive;
 use super::alert::{Alert, Escalation};
 use super::fleet::{Fallback, Fleet, Store};
-use super::limits::{Inner, Limits};
+use super::inner::Inner;
+use super::limits::Limits;
 use super::rate::Rate;
-use super::settings::{ScopeLimits, SiteLimits, WarmUp};
+use super::settings::{AlertHook, Settings};
+use super::site::{ScopeLimits, SiteLimits};
+use super::warm_up::WarmUp;
 use crate::error::ConfigError;
 use crate::route::Site;
 
@@ -27,53 +30,17 @@ const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(3600);
 /// The longest `shared_retry_after` and `shared_lease`.
 const MAX_SHARED_TIME: Duration = Duration::from_secs(3600);
 
-/// A function that receives alerts as they happen.
-type AlertHook = Box<dyn Fn(&Alert) + Send + Sync>;
-
-/// The checked settings the limits run on.
-pub(super) struct Settings {
-    pub(super) source: ScopeLimits,
-    site_default: SiteLimits,
-    sites: HashMap<Site, SiteLimits>,
-    presets: bool,
-    pub(super) adaptive: Adaptive,
-    pub(super) max_routes: usize,
-    pub(super) idle_after: Duration,
-    pub(super) overflow: Site,
-    pub(super) escalation: Escalation,
-    pub(super) warm_up: Option<WarmUp>,
-    pub(super) first_sends: HashMap<IpAddr, Duration>,
-    pub(super) on_alert: Option<AlertHook>,
+impl Limits<DefaultClock> {
+    /// Starts limits on the system's monotonic clock.
+    pub fn builder() -> LimitsBuilder<DefaultClock> {
+        LimitsBuilder::new(DefaultClock::default())
+    }
 }
 
-impl Settings {
-    /// The limits of `site`: its override, else its provider's preset over the
-    /// defaults, else the defaults.
-    pub(super) fn site(&self, site: &Site) -> SiteLimits {
-        if let Some(limits) = self.sites.get(site) {
-            return *limits;
-        }
-        let preset = self
-            .presets
-            .then(|| site.provider().and_then(SiteLimits::preset))
-            .flatten();
-        match preset {
-            // A preset fills in what it publishes; the defaults cover the rest.
-            Some(p) => SiteLimits {
-                site: ScopeLimits {
-                    rate: p.site.rate.or(self.site_default.site.rate),
-                    sessions: p.site.sessions.or(self.site_default.site.sessions),
-                },
-                pair: ScopeLimits {
-                    rate: p.pair.rate.or(self.site_default.pair.rate),
-                    sessions: p.pair.sessions.or(self.site_default.pair.sessions),
-                },
-                deliveries_per_session: p
-                    .deliveries_per_session
-                    .or(self.site_default.deliveries_per_session),
-            },
-            None => self.site_default,
-        }
+impl<C: Clock + Clone> Limits<C> {
+    /// Starts limits on the given clock.
+    pub fn builder_with_clock(clock: C) -> LimitsBuilder<C> {
+        LimitsBuilder::new(clock)
     }
 }
 

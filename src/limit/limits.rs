@@ -6,71 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use parking_lot::{Condvar, Mutex};
 
 use super::adapt::{about_route, adapt};
 use super::alert::Alert;
-use super::builder::{LimitsBuilder, Settings};
 use super::fleet::{self, Fleet, SharedStatus};
+use super::inner::Inner;
 use super::permit::Permit;
-use super::state::{Creation, FirstSend, Keys, State};
 use super::time::since;
 use super::wait::{LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
-use crate::route::{Route, Site};
+use crate::route::Route;
 
 /// Alerts kept for [`Limits::drain_alerts`] at most; older ones are dropped first.
 const MAX_ALERTS: usize = 1024;
-
-pub(super) struct Inner<C: Clock> {
-    pub(super) clock: C,
-    pub(super) settings: Settings,
-    pub(super) state: Mutex<State<C>>,
-    pub(super) released: Condvar,
-    /// Async waiters for a released session slot.
-    #[cfg(feature = "async")]
-    pub(super) wakers: Mutex<Vec<std::task::Waker>>,
-    alerts: Mutex<std::collections::VecDeque<Alert>>,
-    /// Limits shared with other processes through a store.
-    pub(super) fleet: Option<Fleet>,
-}
-
-impl<C: Clock + Clone> Inner<C> {
-    pub(super) fn new(clock: C, settings: Settings, fleet: Option<Fleet>) -> Self {
-        let mut state = State::new();
-        // Recorded first sends are "ago" before the limits were built.
-        let now = clock.now();
-        for (&ip, &age) in &settings.first_sends {
-            state.first_sends.insert(ip, FirstSend { at: now, age });
-        }
-        Self {
-            clock,
-            settings,
-            state: Mutex::new(state),
-            released: Condvar::new(),
-            #[cfg(feature = "async")]
-            wakers: Mutex::new(Vec::new()),
-            alerts: Mutex::new(std::collections::VecDeque::new()),
-            fleet,
-        }
-    }
-
-    /// The route's keys at `now`, creating its entries when missing.
-    pub(super) fn keys(&self, state: &mut State<C>, route: &Route, now: C::Instant) -> Keys {
-        let settings = &self.settings;
-        let site_limits = |site: &Site| settings.site(site);
-        let make = Creation {
-            clock: &self.clock,
-            now,
-            source: &settings.source,
-            site: &site_limits,
-            max_routes: settings.max_routes,
-            idle_after: settings.idle_after,
-            overflow: &settings.overflow,
-        };
-        state.keys(&make, route.source(), route.site())
-    }
-}
 
 /// Session slots and message rates per sending IP, per site and per (IP, site) pair,
 /// adapting to what receivers answer.
@@ -83,8 +31,8 @@ impl<C: Clock + Clone> Inner<C> {
 ///
 /// Clones share one state. Time comes from the clock given to the builder (governor's
 /// [`Clock`]; `FakeRelativeClock` in tests). Memory is bounded: at most
-/// [`max_routes`](LimitsBuilder::max_routes) routes are tracked, and routes that no
-/// longer bind are forgotten after [`idle_after`](LimitsBuilder::idle_after) (see
+/// [`max_routes`](super::LimitsBuilder::max_routes) routes are tracked, and routes that no
+/// longer bind are forgotten after [`idle_after`](super::LimitsBuilder::idle_after) (see
 /// [`prune_idle`](Limits::prune_idle)).
 ///
 /// ```
@@ -130,19 +78,7 @@ impl<C: Clock + Clone> fmt::Debug for Limits<C> {
     }
 }
 
-impl Limits<DefaultClock> {
-    /// Starts limits on the system's monotonic clock.
-    pub fn builder() -> LimitsBuilder<DefaultClock> {
-        LimitsBuilder::new(DefaultClock::default())
-    }
-}
-
 impl<C: Clock + Clone> Limits<C> {
-    /// Starts limits on the given clock.
-    pub fn builder_with_clock(clock: C) -> LimitsBuilder<C> {
-        LimitsBuilder::new(clock)
-    }
-
     /// The clock the limits run on.
     pub fn clock(&self) -> &C {
         &self.inner.clock
@@ -363,7 +299,7 @@ impl<C: Clock + Clone> Limits<C> {
     }
 
     /// Routes (source, site pairs) tracked now, at most
-    /// [`max_routes`](LimitsBuilder::max_routes) (the overflow route included).
+    /// [`max_routes`](super::LimitsBuilder::max_routes) (the overflow route included).
     pub fn len(&self) -> usize {
         self.inner.state.lock().routes()
     }
@@ -374,7 +310,7 @@ impl<C: Clock + Clone> Limits<C> {
     }
 
     /// Forgets now the routes that no longer bind: unused for
-    /// [`idle_after`](LimitsBuilder::idle_after), nothing in flight, no running
+    /// [`idle_after`](super::LimitsBuilder::idle_after), nothing in flight, no running
     /// suspension, no rate whose spent cells are still missing (a day quota binds
     /// until it has refilled) and no warm-up day running; returns how many. The same
     /// sweep runs by itself every half `idle_after` (at least a second apart) on the

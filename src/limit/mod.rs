@@ -2,12 +2,14 @@
 //! (IP, site) pair, that adapt to what receivers answer.
 //!
 //! See [`Limits`] for the decision API and [`SiteLimits::preset`] for what providers
-//! publish. One concept per file: [`builder`](LimitsBuilder) (settings and their
-//! checks), `limits` (the decisions), `acquire` (waiting on top), `permit`, `adapt`
-//! (what one reply does to a pair: pure), `state` (the tracked routes and their
-//! invariants), `slot` and `bucket` (one scope's session count, rate and suspension),
-//! `alert` (escalation), and `fleet` (limits shared through a store; the Redis store
-//! is in [`shared`](crate::shared) with the `redis` feature).
+//! publish. One concept per file: `builder` (the settings and their checks),
+//! `settings`, `site`, `rate` and `warm_up` (what applies where), `limits` (the
+//! decisions), `acquire` (waiting on top), `permit`, `adapt` (what one reply does to a
+//! pair: pure), `alert` (escalation), `inner` and `state` (the tracked routes and
+//! their invariants), `slot` and `bucket` (one scope's sessions, rate and
+//! suspension), and `fleet` (limits shared through a store; the Redis store is in
+//! [`shared`](crate::shared) with the `redis` feature, and depends on this module,
+//! never the reverse).
 
 mod acquire;
 mod adapt;
@@ -15,15 +17,18 @@ mod alert;
 mod bucket;
 mod builder;
 mod fleet;
+mod inner;
 mod limits;
 mod permit;
 mod rate;
 mod settings;
+mod site;
 mod slab;
 mod slot;
 mod state;
 mod time;
 mod wait;
+mod warm_up;
 
 pub(crate) use acquire::deadline_after;
 pub use adapt::Adaptive;
@@ -35,5 +40,6 @@ pub(crate) use fleet::{Refusal, RefusalKind, ScopeRequest, Store, Stored};
 pub use limits::{Limits, PairSnapshot};
 pub use permit::Permit;
 pub use rate::Rate;
-pub use settings::{ScopeLimits, SiteLimits, WarmUp};
+pub use site::{ScopeLimits, SiteLimits};
 pub use wait::{LimitKind, LimitScope, Wait};
+pub use warm_up::WarmUp;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 
 use super::fleet::{self, Fleet, SharedPermit};
-use super::limits::Inner;
-use super::settings::WarmUp;
+use super::inner::Inner;
 use super::state::{FirstSend, Keys, State, WarmDay};
 use super::time::later;
 use super::wait::{LimitKind, LimitScope, Wait};
+use super::warm_up::WarmUp;
 
 const DAY: Duration = Duration::from_secs(86_400);
 

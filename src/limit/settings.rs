@@ -1,229 +1,61 @@
-//! What limits apply where: [`ScopeLimits`], [`SiteLimits`] with the provider presets,
-//! and the [`WarmUp`] schedule of cold sending IPs.
+//! The checked settings the limits run on, and which limits apply to a site.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
-use super::rate::Rate;
-use crate::error::ConfigError;
-use crate::provider::Provider;
+use super::adapt::Adaptive;
+use super::alert::{Alert, Escalation};
+use super::site::{ScopeLimits, SiteLimits};
+use super::warm_up::WarmUp;
+use crate::route::Site;
 
-/// The most sessions one scope may allow at once.
-const MAX_SESSIONS: u32 = 100_000;
+/// A function that receives alerts as they happen.
+pub(super) type AlertHook = Box<dyn Fn(&Alert) + Send + Sync>;
 
-/// Limits of one scope: a message rate and a cap on simultaneous sessions; `None`
-/// means unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ScopeLimits {
-    /// Messages per time.
-    pub rate: Option<Rate>,
-    /// Simultaneous SMTP sessions.
-    pub sessions: Option<u32>,
+/// The checked settings the limits run on.
+pub(super) struct Settings {
+    pub(super) source: ScopeLimits,
+    pub(super) site_default: SiteLimits,
+    pub(super) sites: HashMap<Site, SiteLimits>,
+    pub(super) presets: bool,
+    pub(super) adaptive: Adaptive,
+    pub(super) max_routes: usize,
+    pub(super) idle_after: Duration,
+    pub(super) overflow: Site,
+    pub(super) escalation: Escalation,
+    pub(super) warm_up: Option<WarmUp>,
+    pub(super) first_sends: HashMap<IpAddr, Duration>,
+    pub(super) on_alert: Option<AlertHook>,
 }
 
-impl ScopeLimits {
-    /// No limit.
-    pub const UNLIMITED: ScopeLimits = ScopeLimits {
-        rate: None,
-        sessions: None,
-    };
-
-    /// A cap on simultaneous sessions only.
-    pub fn sessions(sessions: u32) -> Self {
-        Self {
-            rate: None,
-            sessions: Some(sessions),
+impl Settings {
+    /// The limits of `site`: its override, else its provider's preset over the
+    /// defaults, else the defaults.
+    pub(super) fn site(&self, site: &Site) -> SiteLimits {
+        if let Some(limits) = self.sites.get(site) {
+            return *limits;
         }
-    }
-
-    /// Adds a message rate.
-    #[must_use]
-    pub fn with_rate(mut self, rate: Rate) -> Self {
-        self.rate = Some(rate);
-        self
-    }
-
-    pub(super) fn validate(&self, setting: &'static str) -> Result<(), ConfigError> {
-        match self.sessions {
-            Some(0) => Err(ConfigError::Zero { setting }),
-            Some(n) if n > MAX_SESSIONS => Err(ConfigError::TooMany {
-                setting,
-                value: u64::from(n),
-                max: u64::from(MAX_SESSIONS),
-            }),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The limits of one receiving site: for the site as a whole (all sending IPs
-/// together), for each (sending IP, site) pair, and messages per session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SiteLimits {
-    /// All sending IPs together.
-    pub site: ScopeLimits,
-    /// Each sending IP towards the site.
-    pub pair: ScopeLimits,
-    /// Messages one SMTP session may carry (`None`: no limit).
-    pub deliveries_per_session: Option<u32>,
-}
-
-impl SiteLimits {
-    /// The preset for a provider, from what the provider documents or asks for; `None`
-    /// where nothing is published. Values are per sending IP (pair) unless noted.
-    pub fn preset(provider: Provider) -> Option<SiteLimits> {
-        // Sources: KumoMTA `assets/policy-extras/shaping.toml` (values marked there as
-        // provided by the providers, with their pages), and DESIGN.md's provider facts.
-        let pair = |sessions: u32, deliveries: Option<u32>| SiteLimits {
-            site: ScopeLimits::UNLIMITED,
-            pair: ScopeLimits::sessions(sessions),
-            deliveries_per_session: deliveries,
-        };
-        Some(match provider {
-            // support.google.com/mail/answer/81126: 5 connections, 50 messages each.
-            Provider::Google => pair(5, Some(50)),
-            // sendersupport.olc.protection.outlook.com/pm/Policies: 5 connections,
-            // 50 messages each.
-            Provider::Microsoft => pair(5, Some(50)),
-            // senders.yahooinc.com/best-practices (provided by Yahoo): 20 messages per
-            // connection; connections as the default.
-            Provider::Yahoo => pair(10, Some(20)),
-            // support.apple.com/en-us/102322: 10 connections, 5 messages each.
-            Provider::Apple => pair(10, Some(5)),
-            // spa.xfinity.com/postmaster (provided by Comcast): 25 connections per IP,
-            // 1000 messages each.
-            Provider::Comcast => pair(25, Some(1000)),
-            // Cox: 5 connections and 100 messages per connection (DESIGN.md).
-            Provider::Cox => pair(5, Some(100)),
-            // messagerie.orange.fr/postmaster: 3 simultaneous connections per IP.
-            Provider::Orange => pair(3, None),
-            // Provided by Mimecast: 10 connections, 100 messages each.
-            Provider::Mimecast => pair(10, Some(100)),
-            // Provided by mail.com (GMX / web.de platform): 100 messages per connection.
-            Provider::Gmx => pair(10, Some(100)),
-            _ => return None,
-        })
-    }
-
-    /// Amazon SES in the sandbox: 1 message per second and at most 200 in any 24 hours
-    /// ([`Rate::at_most`]: 100 at once, the rest spread over the day;
-    /// docs.aws.amazon.com/ses/latest/dg/quotas.html). Out of the sandbox the quota is
-    /// per account ("varies based on your specific use case"): set the `MaxSendRate`
-    /// that `GetSendQuota` reports for yours with [`SiteLimits::relay`].
-    pub fn amazon_ses_sandbox() -> SiteLimits {
-        SiteLimits {
-            site: ScopeLimits {
-                rate: Rate::per_second(1).ok(),
-                sessions: None,
+        let preset = self
+            .presets
+            .then(|| site.provider().and_then(SiteLimits::preset))
+            .flatten();
+        match preset {
+            // A preset fills in what it publishes; the defaults cover the rest.
+            Some(p) => SiteLimits {
+                site: ScopeLimits {
+                    rate: p.site.rate.or(self.site_default.site.rate),
+                    sessions: p.site.sessions.or(self.site_default.site.sessions),
+                },
+                pair: ScopeLimits {
+                    rate: p.pair.rate.or(self.site_default.pair.rate),
+                    sessions: p.pair.sessions.or(self.site_default.pair.sessions),
+                },
+                deliveries_per_session: p
+                    .deliveries_per_session
+                    .or(self.site_default.deliveries_per_session),
             },
-            pair: ScopeLimits {
-                rate: Rate::at_most(200, Duration::from_secs(24 * 3600)).ok(),
-                sessions: None,
-            },
-            deliveries_per_session: None,
-        }
-    }
-
-    /// Mailgun's SMTP relay (`smtp.mailgun.com`): up to 7000 connections, 3 messages
-    /// each, as Mailgun gave them to KumoMTA's shaping data.
-    pub fn mailgun() -> SiteLimits {
-        SiteLimits {
-            site: ScopeLimits::UNLIMITED,
-            pair: ScopeLimits::sessions(7000),
-            deliveries_per_session: Some(3),
-        }
-    }
-
-    /// SendGrid's free plan: at most 100 messages in any 24 hours (its plan limits; 50
-    /// at once, the rest spread over the day); paid plans are
-    /// monthly volumes, set yours with [`SiteLimits::relay`].
-    pub fn sendgrid_free() -> SiteLimits {
-        SiteLimits {
-            site: ScopeLimits {
-                rate: Rate::at_most(100, Duration::from_secs(24 * 3600)).ok(),
-                sessions: None,
-            },
-            pair: ScopeLimits::UNLIMITED,
-            deliveries_per_session: None,
-        }
-    }
-
-    /// A relay account you send through at `rate` (all sending IPs together), for
-    /// Amazon SES out of the sandbox, paid SendGrid, Postmark and others whose rate
-    /// comes with your account.
-    pub fn relay(rate: Rate) -> SiteLimits {
-        SiteLimits {
-            site: ScopeLimits {
-                rate: Some(rate),
-                sessions: None,
-            },
-            pair: ScopeLimits::UNLIMITED,
-            deliveries_per_session: None,
-        }
-    }
-
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        self.site.validate("site sessions")?;
-        self.pair.validate("pair sessions")?;
-        if self.deliveries_per_session == Some(0) {
-            return Err(ConfigError::Zero {
-                setting: "deliveries_per_session",
-            });
-        }
-        Ok(())
-    }
-}
-
-/// A warm-up schedule for cold sending IPs: messages per day to each site, day by day
-/// from the IP's first send; after the last day the IP is warm and only the other
-/// limits apply.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WarmUp {
-    daily: Vec<u32>,
-}
-
-impl WarmUp {
-    /// A schedule of daily volumes per site (day 1 first). Errors: empty, a zero day,
-    /// or more than 365 days.
-    pub fn new(daily: impl IntoIterator<Item = u32>) -> Result<Self, ConfigError> {
-        let daily: Vec<u32> = daily.into_iter().collect();
-        if daily.is_empty() || daily.contains(&0) {
-            return Err(ConfigError::Zero {
-                setting: "warm-up daily volume",
-            });
-        }
-        if daily.len() > 365 {
-            return Err(ConfigError::TooMany {
-                setting: "warm-up days",
-                value: daily.len() as u64,
-                max: 365,
-            });
-        }
-        Ok(Self { daily })
-    }
-
-    /// The volume on day `day` (1 for the first day), or `None` once warm.
-    pub fn volume_on(&self, day: u32) -> Option<u32> {
-        let index = usize::try_from(day.checked_sub(1)?).ok()?;
-        self.daily.get(index).copied()
-    }
-
-    /// Days the schedule lasts.
-    pub fn days(&self) -> u32 {
-        self.daily.len() as u32
-    }
-}
-
-impl Default for WarmUp {
-    /// The 16-day ramp of SendGrid's recommended IP warm-up (50, 100, 250, 500, 1 000,
-    /// 2 500, 5 000, 7 500, 10 000, 15 000, 20 000, 30 000, 40 000, 55 000, 70 000,
-    /// 100 000 messages a day), as reproduced by senders that follow it (e.g. Sitevibes'
-    /// "Understanding our IP warming process"), applied to each site separately.
-    fn default() -> Self {
-        Self {
-            daily: vec![
-                50, 100, 250, 500, 1_000, 2_500, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000,
-                40_000, 55_000, 70_000, 100_000,
-            ],
+            None => self.site_default,
         }
     }
 }

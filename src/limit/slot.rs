@@ -5,7 +5,7 @@ use std::time::Duration;
 use governor::clock::Clock;
 
 use super::bucket::Bucket;
-use super::settings::ScopeLimits;
+use super::site::ScopeLimits;
 use super::time::{later, since};
 use super::wait::{LimitKind, LimitScope, Wait};
 

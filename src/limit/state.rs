@@ -14,7 +14,7 @@ use std::time::Duration;
 use governor::clock::Clock;
 
 use super::rate::Rate;
-use super::settings::{ScopeLimits, SiteLimits};
+use super::site::{ScopeLimits, SiteLimits};
 use super::slab::{FastHash, Slab};
 use super::slot::Slot;
 use super::time::since;
@@ -64,6 +64,31 @@ pub(super) struct Pair<C: Clock> {
     pub(super) signals_since: Option<C::Instant>,
     pub(super) source: u32,
     pub(super) site: u32,
+}
+
+impl<C: Clock + Clone> Pair<C> {
+    /// A fresh pair of the source and site with these indexes, at its ceilings.
+    pub(super) fn new(
+        clock: &C,
+        limits: &ScopeLimits,
+        now: C::Instant,
+        source: u32,
+        site: u32,
+    ) -> Self {
+        Self {
+            slot: Slot::new(clock, limits, now),
+            ceiling: limits.rate,
+            session_ceiling: limits.sessions,
+            successes: 0,
+            refused_rate: 0.0,
+            refused_sessions: 0,
+            warm: Vec::new(),
+            signals: 0,
+            signals_since: None,
+            source,
+            site,
+        }
+    }
 }
 
 /// A site's state: its slot, the messages its sessions may carry, its name, how many
@@ -245,19 +270,13 @@ impl<C: Clock + Clone> State<C> {
                 pair,
             };
         }
-        let pair = self.pairs.insert(Pair {
-            slot: Slot::new(make.clock, &limits.pair, make.now),
-            ceiling: limits.pair.rate,
-            session_ceiling: limits.pair.sessions,
-            successes: 0,
-            refused_rate: 0.0,
-            refused_sessions: 0,
-            warm: Vec::new(),
-            signals: 0,
-            signals_since: None,
+        let pair = self.pairs.insert(Pair::new(
+            make.clock,
+            &limits.pair,
+            make.now,
             source,
-            site: site_key,
-        });
+            site_key,
+        ));
         self.pair_index.insert((source, site_key), pair);
         self.sources.at(source).pairs += 1;
         let site_state = self.sites.at(site_key);

@@ -13,9 +13,6 @@ const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait a schedule step, the greylist window or a spread may be.
 const MAX_WAIT: Duration = Duration::from_secs(30 * 24 * 3600);
-/// The shortest window retries told the same hint are spread over: wide enough that
-/// of a thousand messages told the same, no second gets 2 %.
-const MIN_SPREAD: Duration = Duration::from_secs(120);
 /// The longest maximum age.
 const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -132,7 +129,8 @@ pub struct RetryPolicy {
     greylist_delay: Duration,
     greylist_spread: Duration,
     hint_floor: Duration,
-    hint_spread: f64,
+    hint_share: f64,
+    hint_spread: Duration,
     release_spread: Duration,
     jitter: Jitter,
     rng: Rng,
@@ -207,7 +205,8 @@ impl RetryPolicy {
     ///   the schedule from its start.
     /// - A server hint (`Classification::retry_hint`) is honoured, at least the
     ///   [`hint_floor`](RetryPolicyBuilder::hint_floor), spread by up to 10 % later
-    ///   or over two minutes, whichever is longer.
+    ///   or over [`hint_spread`](RetryPolicyBuilder::hint_spread) (two minutes),
+    ///   whichever is longer.
     /// - Otherwise the schedule gives the wait, spread by the [`Jitter`].
     /// - `suspended_until` (a route suspension) pushes the retry past the suspension's
     ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread) (a
@@ -289,7 +288,10 @@ impl RetryPolicy {
             let hint = hint.max(self.hint_floor);
             // Up to 10 % later, and over at least two minutes: messages told the same
             // "try again in 60 seconds" must not all come back in one second.
-            let spread = hint.mul_f64(self.hint_spread).max(MIN_SPREAD).min(MAX_WAIT);
+            let spread = hint
+                .mul_f64(self.hint_share)
+                .max(self.hint_spread)
+                .min(MAX_WAIT);
             self.rng.between(hint, hint.saturating_add(spread))
         } else if first_greylisting {
             self.rng.between(
@@ -350,6 +352,7 @@ pub struct RetryPolicyBuilder {
     greylist_delay: Duration,
     greylist_spread: Duration,
     hint_floor: Duration,
+    hint_spread: Duration,
     release_spread: Duration,
     jitter: Jitter,
     seed: Option<u64>,
@@ -366,6 +369,8 @@ impl RetryPolicyBuilder {
             greylist_delay: Duration::from_secs(300),
             greylist_spread: 2 * MINUTE,
             hint_floor: MINUTE,
+            // Wide enough that of a thousand messages told the same, no second gets 2 %.
+            hint_spread: 2 * MINUTE,
             release_spread: 5 * MINUTE,
             jitter: Jitter::default(),
             seed: None,
@@ -438,6 +443,14 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// Retries told the same server hint are spread over at least this long after it
+    /// (default 120 s), or 10 % of the hint when that is longer.
+    #[must_use]
+    pub fn hint_spread(mut self, spread: Duration) -> Self {
+        self.hint_spread = spread;
+        self
+    }
+
     /// Messages released by the end of a route suspension are spread over this long
     /// after it (default 5 minutes).
     #[must_use]
@@ -491,6 +504,7 @@ impl RetryPolicyBuilder {
         check("greylist_delay", self.greylist_delay, MAX_WAIT, false)?;
         check("greylist_spread", self.greylist_spread, MAX_WAIT, true)?;
         check("hint_floor", self.hint_floor, MAX_WAIT, false)?;
+        check("hint_spread", self.hint_spread, MAX_WAIT, true)?;
         check("release_spread", self.release_spread, MAX_WAIT, true)?;
         Ok(self.assemble())
     }
@@ -504,7 +518,8 @@ impl RetryPolicyBuilder {
             greylist_delay: self.greylist_delay,
             greylist_spread: self.greylist_spread,
             hint_floor: self.hint_floor,
-            hint_spread: 0.1,
+            hint_share: 0.1,
+            hint_spread: self.hint_spread,
             release_spread: self.release_spread,
             jitter: self.jitter,
             rng: Rng::new(self.seed.unwrap_or_else(Rng::seed_from_environment)),

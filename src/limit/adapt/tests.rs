@@ -7,25 +7,12 @@ use governor::clock::{Clock, FakeRelativeClock};
 use super::{adapt, Adaptive};
 use crate::classify::classify;
 use crate::limit::rate::{Rate, MAX_PERIOD};
-use crate::limit::settings::ScopeLimits;
-use crate::limit::slot::Slot;
+use crate::limit::site::ScopeLimits;
 use crate::limit::state::Pair;
 use crate::Reply;
 
 fn pair(clock: &FakeRelativeClock, limits: ScopeLimits) -> Pair<FakeRelativeClock> {
-    Pair {
-        slot: Slot::new(clock, &limits, clock.now()),
-        ceiling: limits.rate,
-        session_ceiling: limits.sessions,
-        successes: 0,
-        refused_rate: 0.0,
-        refused_sessions: 0,
-        warm: Vec::new(),
-        signals: 0,
-        signals_since: None,
-        source: 0,
-        site: 0,
-    }
+    Pair::new(clock, &limits, clock.now(), 0, 0)
 }
 
 fn reply(wire: &str) -> crate::Classification {

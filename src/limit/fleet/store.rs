@@ -7,6 +7,7 @@ use crate::error::SharedError;
 
 /// One scope of a shared decision, by the name its keys are built from.
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(any(test, feature = "redis")), allow(dead_code))]
 pub(crate) struct ScopeRequest<'a> {
     /// The scope's name, e.g. `pair:192.0.2.10|google`.
     pub(crate) name: &'a str,
@@ -25,6 +26,7 @@ pub(crate) struct Refusal {
 
 /// The limit a [`Refusal`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(any(test, feature = "redis")), allow(dead_code))]
 pub(crate) enum RefusalKind {
     /// Suspended for this long yet.
     Suspended(Duration),

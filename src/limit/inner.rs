@@ -1,0 +1,63 @@
+//! The state behind every clone of a [`Limits`](super::Limits): the clock, the checked
+//! settings, the tracked routes under one lock, the fleet, and who waits for a slot.
+
+use std::collections::VecDeque;
+
+use governor::clock::Clock;
+use parking_lot::{Condvar, Mutex};
+
+use super::alert::Alert;
+use super::fleet::Fleet;
+use super::settings::Settings;
+use super::state::{Creation, FirstSend, Keys, State};
+use crate::route::{Route, Site};
+
+pub(super) struct Inner<C: Clock> {
+    pub(super) clock: C,
+    pub(super) settings: Settings,
+    pub(super) state: Mutex<State<C>>,
+    pub(super) released: Condvar,
+    /// Async waiters for a released session slot.
+    #[cfg(feature = "async")]
+    pub(super) wakers: Mutex<Vec<std::task::Waker>>,
+    pub(super) alerts: Mutex<VecDeque<Alert>>,
+    /// Limits shared with other processes through a store.
+    pub(super) fleet: Option<Fleet>,
+}
+
+impl<C: Clock + Clone> Inner<C> {
+    pub(super) fn new(clock: C, settings: Settings, fleet: Option<Fleet>) -> Self {
+        let mut state = State::new();
+        // Recorded first sends are "ago" before the limits were built.
+        let now = clock.now();
+        for (&ip, &age) in &settings.first_sends {
+            state.first_sends.insert(ip, FirstSend { at: now, age });
+        }
+        Self {
+            clock,
+            settings,
+            state: Mutex::new(state),
+            released: Condvar::new(),
+            #[cfg(feature = "async")]
+            wakers: Mutex::new(Vec::new()),
+            alerts: Mutex::new(VecDeque::new()),
+            fleet,
+        }
+    }
+
+    /// The route's keys at `now`, creating its entries when missing.
+    pub(super) fn keys(&self, state: &mut State<C>, route: &Route, now: C::Instant) -> Keys {
+        let settings = &self.settings;
+        let site_limits = |site: &Site| settings.site(site);
+        let make = Creation {
+            clock: &self.clock,
+            now,
+            source: &settings.source,
+            site: &site_limits,
+            max_routes: settings.max_routes,
+            idle_after: settings.idle_after,
+            overflow: &settings.overflow,
+        };
+        state.keys(&make, route.source(), route.site())
+    }
+}
