@@ -377,3 +377,25 @@ fn retry_queue_orders_by_due_time() {
     }
     assert_eq!(n, 10_000);
 }
+
+#[test]
+fn a_suspension_ending_at_the_scheduled_retry_still_spreads_the_release() {
+    // No jitter of its own (Postfix's schedule: 300 s first) and a 300 s suspension
+    // that ends exactly then: the release spread alone keeps 1 000 messages apart.
+    let policy = RetryPolicy::builder()
+        .jitter(Jitter::None)
+        .seed(3)
+        .build()
+        .unwrap();
+    let now = 1_000 * S;
+    let end = now + 5 * MIN;
+    let mut per_second: HashMap<u64, u32> = HashMap::new();
+    for _ in 0..1_000 {
+        let mut h = History::new(now);
+        let at = retry_at(policy.next_retry(&rate_limited(), &mut h, now, Some(end)));
+        assert!(at >= end, "{at:?}");
+        *per_second.entry(at.as_secs()).or_default() += 1;
+    }
+    let busiest = per_second.values().max().copied().unwrap_or(0);
+    assert!(busiest <= 20, "{busiest} of 1 000 in one second");
+}
