@@ -8,7 +8,7 @@
 //! pair: pure), `alert` (escalation), `inner` and `state` (the tracked routes and
 //! their invariants), `slot` and `bucket` (one scope's sessions, rate and
 //! suspension), and `fleet` (limits shared through a store; the Redis store is in
-//! [`shared`](crate::shared) with the `redis` feature, and depends on this module,
+//! `shared` with the `redis` feature, and depends on this module,
 //! never the reverse).
 
 mod acquire;

@@ -1,5 +1,5 @@
 //! [`Store`]: what the fleet logic asks of a shared store, whichever it is (Redis in
-//! [`shared`](crate::shared); in memory in the tests).
+//! `shared` with the `redis` feature; in memory in the tests).
 
 use std::time::Duration;
 
