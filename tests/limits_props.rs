@@ -398,6 +398,13 @@ fn run_caught(config: &Config, ops: &[Op]) -> Result<Option<Run>, String> {
     caught(|| run(config, ops))
 }
 
+/// The run, or the case rejected when the library panicked: the `nothing_panics_*`
+/// tests own panics, so that each other test reports its own promise.
+fn ran(config: &Config, ops: &[Op]) -> Result<Option<Run>, TestCaseError> {
+    run_caught(config, ops)
+        .map_err(|_| TestCaseError::reject("the library panicked (see nothing_panics_*)"))
+}
+
 /// `f()`, or the message of the panic it raised.
 fn caught<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|e| {
@@ -823,9 +830,7 @@ proptest! {
     /// route cap did.
     #[test]
     fn no_window_exceeds_burst_plus_rate(config in config(), ops in ops()) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(run)) = outcome else { return Ok(()) };
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
         if let Some(breach) = rate_breach(&config, &run) {
             prop_assert!(false, "{}", breach);
         }
@@ -838,9 +843,7 @@ proptest! {
         config in config().prop_filter("warm-up on", |c| c.warm_up.is_some()),
         ops in ops(),
     ) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(run)) = outcome else { return Ok(()) };
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
         if let Some(breach) = warm_up_breach(&config, &run) {
             prop_assert!(false, "{}", breach);
         }
@@ -858,9 +861,7 @@ proptest! {
         }),
         ops in ops(),
     ) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(run)) = outcome else { return Ok(()) };
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
         if let Some(breach) = rate_breach(&config, &run) {
             prop_assert!(false, "{}", breach);
         }
@@ -875,9 +876,7 @@ proptest! {
         config in config().prop_filter("a small cap", |c| c.max_routes <= 6),
         ops in ops(),
     ) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(run)) = outcome else { return Ok(()) };
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
         prop_assert!(
             run.most_routes <= config.max_routes,
             "{} routes tracked, max_routes {}", run.most_routes, config.max_routes
@@ -888,9 +887,7 @@ proptest! {
     /// carries more than the site's messages per session.
     #[test]
     fn sessions_never_exceed_any_scope_cap(config in config(), ops in ops()) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(run)) = outcome else { return Ok(()) };
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
         if let Some(breach) = &run.session_breach {
             prop_assert!(false, "{}", breach);
         }
@@ -900,9 +897,7 @@ proptest! {
     /// used, and a fresh `try_acquire` is never refused for session slots.
     #[test]
     fn nothing_is_held_after_all_permits_drop(config in config(), ops in ops()) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(mut run)) = outcome else { return Ok(()) };
+        let Some(mut run) = ran(&config, &ops)? else { return Ok(()) };
         // Operations after the run may hit the same panics: those cases are skipped too.
         let checked = caught(move || -> Result<(), TestCaseError> {
             drop_all(&mut run.held);
@@ -936,9 +931,7 @@ proptest! {
         which in 0..RECIPIENT_REPLIES.len(),
         repeat in 1usize..10,
     ) {
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(mut run)) = outcome else { return Ok(()) };
+        let Some(mut run) = ran(&config, &ops)? else { return Ok(()) };
         let checked = caught(move || -> Result<(), TestCaseError> {
             let r = route(target.0, target.1 % config.domains);
             if run.limits.snapshot(&r).is_none() {
@@ -1052,9 +1045,7 @@ proptest! {
             ops.push(Op::Drop(0));
             ops.push(Op::Advance(idle_after + extra + MS));
         }
-        let outcome = run_caught(&config, &ops);
-        prop_assume!(outcome.is_ok(), "the library panicked (see nothing_panics_*)");
-        let Ok(Some(run)) = outcome else { return Ok(()) };
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
         if let Some(breach) = rate_breach(&config, &run) {
             prop_assert!(false, "{}", breach);
         }
