@@ -1,8 +1,9 @@
 //! [`Throttle`]: put it around the code that talks SMTP; it keeps every route within
 //! what receivers accept and says what became of each message.
 //!
-//! One attempt goes: wait for a session slot (or get a [`Wait`]), open a session with
-//! your [`Sender`], charge the message to the route's rates, send it, classify the reply
+//! One attempt goes: wait for a session slot (or get a [`Wait`]), charge the message to
+//! the route's rates — every limit that can refuse is asked before any connection is
+//! opened — open a session with your [`Sender`], send the message, classify the reply
 //! (a [`TransportError`] counts as `network` or `tls_required`), feed it back into the
 //! limits, and decide with the retry policy: [`Outcome::Delivered`],
 //! [`Outcome::Deferred`] with a time, or [`Outcome::Bounced`]. A 421 ends the session.
