@@ -15,12 +15,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lettre::transport::smtp::client::SmtpConnection;
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error;
 use lettre::{Message, SmtpTransport, Transport};
 
-use crate::reply::Reply;
+use crate::reply::{Command, Reply};
 use crate::route::Route;
 use crate::throttle::{Sender, TransportError};
 
@@ -57,6 +58,17 @@ fn outcome(result: Result<Response, Error>) -> Result<Reply, TransportError> {
         Ok(response) => reply_from_response(&response)
             .map_err(|e| TransportError::Other(format!("unreadable reply: {e}"))),
         Err(error) => attempt_from_error(&error),
+    }
+}
+
+/// [`outcome`] with the command the reply answered.
+fn answered(result: Result<Response, Error>, command: Command) -> Result<Reply, TransportError> {
+    match outcome(result) {
+        Ok(reply) => Ok(reply.with_command(command)),
+        Err(TransportError::Rejected(reply)) => {
+            Err(TransportError::Rejected(reply.with_command(command)))
+        }
+        Err(other) => Err(other),
     }
 }
 
@@ -154,13 +166,61 @@ impl Sender<Message> for SmtpSender {
         )
         .map(SmtpSession)
         .map_err(|error| match attempt_from_error(&error) {
-            // A 4xx/5xx greeting or EHLO reply: the classifier reads it.
-            Ok(reply) => TransportError::Rejected(reply),
+            // A 4xx/5xx greeting or EHLO reply (lettre reads both in `connect`): the
+            // classifier reads it, and the limits count it against the connection.
+            Ok(reply) => TransportError::Rejected(reply.with_command(Command::Greeting)),
             Err(transport) => transport,
         })
     }
 
+    /// One command at a time, so that each reply carries the command it answered; a
+    /// refused transaction is reset (RSET) and the session goes on, a 421 or a broken
+    /// connection ends it.
     fn send(&self, session: &mut SmtpSession, message: &Message) -> Result<Reply, TransportError> {
-        outcome(session.0.send(message.envelope(), &message.formatted()))
+        let connection = &mut session.0;
+        let email = message.formatted();
+        let mut options = Vec::new();
+        let envelope = message.envelope();
+        let addresses = envelope.from().into_iter().chain(envelope.to());
+        if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
+            options.push(MailParameter::SmtpUtfEight);
+        }
+        if !email.is_ascii()
+            && connection
+                .server_info()
+                .supports_feature(Extension::EightBitMime)
+        {
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        // The first refusal ends the transaction: it is the message's reply.
+        let step = |result, command| match answered(result, command) {
+            Ok(reply) if reply.code().get() >= 400 => Err(Ok(reply)),
+            Ok(reply) => Ok(reply),
+            Err(error) => Err(Err(error)),
+        };
+        let result = (|| {
+            let mail = Mail::new(envelope.from().cloned(), options);
+            step(connection.command(mail), Command::MailFrom)?;
+            for to in envelope.to() {
+                step(
+                    connection.command(Rcpt::new(to.clone(), vec![])),
+                    Command::RcptTo,
+                )?;
+            }
+            step(connection.command(Data), Command::Data)?;
+            step(connection.message(&email), Command::DataEnd)
+        })()
+        .or_else(|refused| refused);
+        match &result {
+            Ok(reply) if reply.code().get() == 421 => connection.abort(),
+            Ok(reply) if reply.code().get() >= 400 => {
+                if connection.command(Rset).is_err() {
+                    connection.abort();
+                }
+            }
+            Ok(_) => {}
+            Err(_) => connection.abort(),
+        }
+        result
     }
 }

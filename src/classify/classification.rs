@@ -30,6 +30,13 @@ pub struct Classification {
     pub retry_hint: Option<Duration>,
     /// The rule that decided (`"default"` when none did).
     pub rule: RuleId,
+    /// The command the reply answered, when the sender knew it
+    /// ([`Reply::command`](crate::Reply::command)): the stage decides what the limits
+    /// slow down (see [`Limits::feedback`](crate::limit::Limits::feedback)).
+    pub command: Option<crate::reply::Command>,
+    /// The reply's basic code (`None` for a transport failure without a reply): a 421
+    /// closes the session (RFC 5321 §3.8).
+    pub code: Option<crate::reply::ReplyCode>,
 }
 
 /// The id of the rule that decided a classification.

@@ -382,6 +382,8 @@ impl Inner {
                 None
             },
             rule: decided.map_or(RuleId::DEFAULT, |rule| rule.id.clone()),
+            command: reply.command(),
+            code: Some(reply.code()),
         }
     }
 

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use governor::clock::Clock;
 
+use super::connect::Connections;
 use super::rate::{Rate, MAX_PERIOD};
 use super::state::Pair;
 use super::time::later;
 use crate::classify::{Category, Classification, Scope, Severity};
 use crate::error::ConfigError;
+use crate::reply::Command;
 
 /// How a pair's limits follow what the receiver says (see
 /// [`Limits::feedback`](super::Limits::feedback)).
@@ -85,81 +87,134 @@ impl Adaptive {
     }
 }
 
-/// What a reply did to the pair, for escalation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Effect {
-    /// Nothing about the route (a success, a recipient- or message-level reply,
-    /// anything without an adaptation).
-    None,
-    /// A rate or reputation objection: the pair slowed down and paused.
-    Throttled,
-    /// Fewer sessions, or a short pause for a busy server.
-    Eased,
+/// Whether a reply is about the route at all. Recipient- and message-level replies
+/// (one mailbox's rate, one message's size) leave the route's limits alone, and so does
+/// a 4xx to `RCPT TO`: it defers that recipient only (Postfix's rule).
+pub(super) fn about_route(reply: &Classification) -> bool {
+    let recipient_deferral =
+        reply.command == Some(Command::RcptTo) && reply.severity == Severity::Transient;
+    !matches!(reply.scope, Scope::Recipient | Scope::Message) && !recipient_deferral
 }
 
-/// Whether a reply is about the route at all: recipient- and message-level replies
-/// (one mailbox's rate, one message's size) leave the route's limits alone.
-pub(super) fn about_route(reply: &Classification) -> bool {
-    !matches!(reply.scope, Scope::Recipient | Scope::Message)
+/// Whether the reply refused the session before any message: at connect, greeting,
+/// EHLO, STARTTLS or AUTH.
+fn at_connect(reply: &Classification) -> bool {
+    matches!(
+        reply.command,
+        Some(
+            Command::Connect
+                | Command::Greeting
+                | Command::Ehlo
+                | Command::StartTls
+                | Command::Auth
+        )
+    )
 }
 
 /// Applies one reply to the pair (see [`Limits::feedback`](super::Limits::feedback)).
 /// `fleet_sessions`: the pair's sessions open in the whole fleet, when a shared store
 /// told (0 otherwise).
+///
+/// The stage decides with the category, as Postfix's queue manager does: a refusal at
+/// connect, greeting or EHLO, and any 421 (which closes the session), is feedback on
+/// the pair's concurrency — fewer sessions, and after a failed connection the next one
+/// waits; a rate objection to MAIL, DATA or the message moves the rate; a 4xx to RCPT
+/// concerns one recipient. Without a stage, the category alone decides.
 pub(super) fn adapt<C: Clock + Clone>(
     clock: &C,
     pair: &mut Pair<C>,
     reply: &Classification,
     now: C::Instant,
-    adaptive: &Adaptive,
+    tuning: (&Adaptive, &Connections),
     fleet_sessions: u32,
-) -> Effect {
+) {
+    let (adaptive, connections) = tuning;
     if reply.severity == Severity::Success {
+        pair.gate.succeeded();
         pair.successes = pair.successes.saturating_add(1);
         if pair.successes >= adaptive.ramp_after {
             pair.successes = 0;
             ramp_up(clock, pair, adaptive, now);
         }
-        return Effect::None;
+        return;
     }
     if !about_route(reply) {
-        return Effect::None;
+        return;
     }
     // A server's hint is honoured up to the longest pause a setting may have.
     let pause_until =
         |default: Duration| later(now, reply.retry_hint.unwrap_or(default).min(MAX_PERIOD));
-    match reply.category {
-        Category::RateLimited | Category::Reputation => {
-            pair.successes = 0;
-            // Sessions in flight when the receiver objects all hear it: one decrease
-            // per objection, not one per session.
-            if pair.slot.suspended_at(now).is_none() {
-                slow_down(clock, pair, adaptive, now);
-            }
-            let pause = if reply.category == Category::RateLimited {
-                adaptive.rate_limited_pause
-            } else {
-                adaptive.reputation_pause
-            };
-            pair.slot.suspend(pause_until(pause));
-            Effect::Throttled
-        }
-        Category::TooManyConnections => {
-            pair.successes = 0;
-            let in_flight = pair.slot.in_flight.max(fleet_sessions).max(1);
-            if pair.session_ceiling.is_none() {
-                pair.refused_sessions = pair.refused_sessions.max(in_flight);
-            }
-            let cap = pair.slot.sessions.unwrap_or(in_flight);
-            pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
-            Effect::Eased
-        }
-        Category::ServerBusy => {
-            pair.slot.suspend(pause_until(adaptive.busy_pause));
-            Effect::Eased
-        }
-        _ => Effect::None,
+    let closes = reply.code.is_some_and(|code| code.get() == 421);
+    if at_connect(reply) || closes || reply.category == Category::TooManyConnections {
+        pair.successes = 0;
+        fewer_sessions(pair, fleet_sessions);
     }
+    if at_connect(reply) && reply.severity == Severity::Transient {
+        pair.gate.failed(connections, now);
+        // Refused before any message: not a verdict on the rate, unless the server
+        // says it is about reputation or names a wait.
+        match reply.category {
+            Category::Reputation => throttle(
+                clock,
+                pair,
+                now,
+                adaptive,
+                pause_until(adaptive.reputation_pause),
+            ),
+            Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
+            _ => {
+                if let Some(hint) = reply.retry_hint {
+                    pair.slot.suspend(later(now, hint.min(MAX_PERIOD)));
+                }
+            }
+        }
+        return;
+    }
+    match reply.category {
+        Category::RateLimited => throttle(
+            clock,
+            pair,
+            now,
+            adaptive,
+            pause_until(adaptive.rate_limited_pause),
+        ),
+        Category::Reputation => throttle(
+            clock,
+            pair,
+            now,
+            adaptive,
+            pause_until(adaptive.reputation_pause),
+        ),
+        Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
+        _ => {}
+    }
+}
+
+/// A rate or reputation objection: the pair slows down (once for all the sessions that
+/// hear it while it is suspended) and pauses until `until`.
+fn throttle<C: Clock + Clone>(
+    clock: &C,
+    pair: &mut Pair<C>,
+    now: C::Instant,
+    adaptive: &Adaptive,
+    until: C::Instant,
+) {
+    pair.successes = 0;
+    if pair.slot.suspended_at(now).is_none() {
+        slow_down(clock, pair, adaptive, now);
+    }
+    pair.slot.suspend(until);
+}
+
+/// The session cap drops below the sessions in flight (the fleet's, when known), never
+/// below 1; a pair configured without a cap remembers what was refused.
+fn fewer_sessions<C: Clock>(pair: &mut Pair<C>, fleet_sessions: u32) {
+    let in_flight = pair.slot.in_flight.max(fleet_sessions).max(1);
+    if pair.session_ceiling.is_none() {
+        pair.refused_sessions = pair.refused_sessions.max(in_flight);
+    }
+    let cap = pair.slot.sessions.unwrap_or(in_flight);
+    pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
 }
 
 /// Multiplies the pair's rate by the decrease factor, not below the floor, and

@@ -11,6 +11,7 @@ use governor::clock::{Clock, DefaultClock};
 
 use super::adapt::Adaptive;
 use super::alert::{Alert, Escalation};
+use super::connect::Connections;
 use super::fleet::{Fallback, Fleet, Store};
 use super::inner::Inner;
 use super::limits::Limits;
@@ -52,6 +53,7 @@ pub struct LimitsBuilder<C: Clock> {
     sites: HashMap<Site, SiteLimits>,
     presets: bool,
     adaptive: Adaptive,
+    connections: Connections,
     max_routes: usize,
     idle_after: Duration,
     escalation: Escalation,
@@ -96,6 +98,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             sites: HashMap::new(),
             presets: true,
             adaptive: Adaptive::default(),
+            connections: Connections::default(),
             max_routes: DEFAULT_MAX_ROUTES,
             idle_after: DEFAULT_IDLE_AFTER,
             escalation: Escalation::default(),
@@ -217,6 +220,15 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
         self
     }
 
+    /// How pairs open connections: their connection rate and the backoff after failed
+    /// connections (default [`Connections::default`]: 60 a minute, 10 at once; 1 s,
+    /// 2 s, 4 s … up to 5 minutes after each failure).
+    #[must_use]
+    pub fn connections(mut self, connections: Connections) -> Self {
+        self.connections = connections;
+        self
+    }
+
     /// The most routes tracked at once, the overflow route included (default
     /// 1 000 000). Recipient domains can be chosen by anyone, so this bounds memory:
     /// when it is reached, routes that no longer bind are forgotten; if none is, a
@@ -250,6 +262,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
         }
         self.adaptive.validate()?;
         self.escalation.validate()?;
+        self.connections.validate()?;
         if self.max_routes == 0 {
             return Err(ConfigError::Zero {
                 setting: "max_routes",
@@ -286,6 +299,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             sites: self.sites,
             presets: self.presets,
             adaptive: self.adaptive,
+            connections: self.connections,
             max_routes: self.max_routes,
             idle_after: self.idle_after,
             overflow: Site::Named(Arc::from("(overflow)")),

@@ -12,7 +12,7 @@ use super::alert::Alert;
 use super::fleet::{self, Fleet, SharedStatus};
 use super::inner::Inner;
 use super::permit::Permit;
-use super::time::since;
+use super::time::{later, since};
 use super::wait::{LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
 use crate::route::Route;
@@ -93,6 +93,10 @@ impl<C: Clock + Clone> Limits<C> {
         let mut state = self.inner.state.lock();
         let keys = self.inner.keys(&mut state, route, now);
         state.each_slot(keys, |slot, scope| slot.check_open(now, scope))?;
+        // Last, as it spends a cell: the pair's connection rate and backoff.
+        let pair = state.pairs.at(keys.pair);
+        let binds = pair.gate.check(&self.inner.settings.connections, now)?;
+        pair.slot.binds_until = pair.slot.binds_until.max(later(now, binds));
         state.open(keys, now);
         let max_messages = state.sites.at(keys.site).deliveries;
         let plan = self
@@ -205,7 +209,7 @@ impl<C: Clock + Clone> Limits<C> {
             pair,
             reply,
             now,
-            &settings.adaptive,
+            (&settings.adaptive, &settings.connections),
             fleet_sessions,
         );
         if about_route {
@@ -291,6 +295,12 @@ impl<C: Clock + Clone> Limits<C> {
             Some(keys) => state.pairs.at(keys.pair).slot.in_flight,
             None => 0,
         }
+    }
+
+    /// The longest an open session waits for its next message's rate before it is
+    /// closed ([`Connections::idle`](super::Connections::idle)).
+    pub fn session_idle(&self) -> Duration {
+        self.inner.settings.connections.idle
     }
 
     /// The shared store's health and counters, or `None` without one.

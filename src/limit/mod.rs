@@ -16,6 +16,7 @@ mod adapt;
 mod alert;
 mod bucket;
 mod builder;
+mod connect;
 mod fleet;
 mod inner;
 mod limits;
@@ -34,6 +35,7 @@ pub(crate) use acquire::deadline_after;
 pub use adapt::Adaptive;
 pub use alert::{Alert, Escalation};
 pub use builder::LimitsBuilder;
+pub use connect::Connections;
 pub use fleet::{Fallback, SharedStatus};
 #[cfg_attr(not(feature = "redis"), allow(unused_imports))]
 pub(crate) use fleet::{Refusal, RefusalKind, ScopeRequest, Store, Stored};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::adapt::Adaptive;
 use super::alert::{Alert, Escalation};
+use super::connect::Connections;
 use super::site::{ScopeLimits, SiteLimits};
 use super::warm_up::WarmUp;
 use crate::route::Site;
@@ -20,6 +21,7 @@ pub(super) struct Settings {
     pub(super) sites: HashMap<Site, SiteLimits>,
     pub(super) presets: bool,
     pub(super) adaptive: Adaptive,
+    pub(super) connections: Connections,
     pub(super) max_routes: usize,
     pub(super) idle_after: Duration,
     pub(super) overflow: Site,

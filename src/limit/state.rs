@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use governor::clock::Clock;
 
+use super::connect::Gate;
 use super::rate::Rate;
 use super::site::{ScopeLimits, SiteLimits};
 use super::slab::{FastHash, Slab};
@@ -59,6 +60,8 @@ pub(super) struct Pair<C: Clock> {
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
     pub(super) warm: Vec<WarmDay<C::Instant>>,
+    /// How often new connections may open, and the backoff after failed ones.
+    pub(super) gate: Gate<C::Instant>,
     /// Throttling replies in the current escalation window, and when it began.
     pub(super) signals: u32,
     pub(super) signals_since: Option<C::Instant>,
@@ -83,6 +86,7 @@ impl<C: Clock + Clone> Pair<C> {
             refused_rate: 0.0,
             refused_sessions: 0,
             warm: Vec::new(),
+            gate: Gate::new(now),
             signals: 0,
             signals_since: None,
             source,
@@ -319,6 +323,7 @@ impl<C: Clock + Clone> State<C> {
             .filter(|(_, pair)| {
                 pair.slot.forgettable(now, idle_after)
                     && pair.warm.iter().all(|warm| warm.ends <= now)
+                    && !pair.gate.backing_off(now)
             })
             .map(|(i, _)| i)
             .collect();

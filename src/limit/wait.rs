@@ -32,6 +32,9 @@ pub enum LimitKind {
     SessionFull,
     /// The cold sending IP used its warm-up budget for today at this site.
     WarmUp,
+    /// No new connection on the pair yet: its connection rate, or the backoff after
+    /// connections that failed; wait until the instant given.
+    Connections,
     /// The shared store (Redis, feature `redis`) is unreachable or too slow and the
     /// limits are set to refuse rather than fall back to local limits: wait until the
     /// instant given, when the store is asked again.
@@ -71,6 +74,7 @@ impl<I> fmt::Display for Wait<I> {
             LimitKind::Suspended => "suspended",
             LimitKind::SessionFull => "session carried its maximum of messages",
             LimitKind::WarmUp => "warm-up budget for today used",
+            LimitKind::Connections => "no new connection yet (connection rate or backoff)",
             LimitKind::SharedUnavailable => "shared limits unavailable (Redis), refusing",
         };
         write!(f, "{scope}: {kind}")

@@ -35,10 +35,13 @@ pub const MAX_REPLY_BYTES: usize = 16 * 1024;
 ///
 /// It matters for what a reply means: Postfix only throttles a destination for failures
 /// at the connection, greeting or EHLO stage, while a 4xx to `RCPT TO` concerns one
-/// recipient.
+/// recipient. [`Limits::feedback`](crate::limit::Limits::feedback) follows that rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Command {
+    /// Opening the connection itself (TCP, before any reply): a refused or timed-out
+    /// connect.
+    Connect,
     /// The greeting sent when the connection opens.
     Greeting,
     /// `EHLO` or `HELO`.

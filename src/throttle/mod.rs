@@ -28,7 +28,7 @@ pub use stats::{Counts, RouteStats};
 use self::stats::{Event, Ledger};
 use crate::classify::{Classification, Classifier, Severity};
 use crate::limit::{deadline_after, Alert, LimitKind, LimitScope, Limits, Permit, Wait};
-use crate::reply::Reply;
+use crate::reply::{Command, Reply};
 use crate::retry::{History, RetryDecision, RetryPolicy, Timestamp};
 use crate::route::Route;
 
@@ -201,7 +201,7 @@ where
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
         match self.session(sender, route, timeout)? {
             Ok(mut session) => Ok(session.deliver(message, history)),
-            Err(error) => Ok(self.record(route, Err(error), history)),
+            Err(error) => Ok(self.record_open(route, error, history)),
         }
     }
 
@@ -216,7 +216,7 @@ where
     ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
         match self.try_session(sender, route)? {
             Ok(mut session) => Ok(session.deliver(message, history)),
-            Err(error) => Ok(self.record(route, Err(error), history)),
+            Err(error) => Ok(self.record_open(route, error, history)),
         }
     }
 
@@ -235,6 +235,29 @@ where
             }
             Err(error) => error.classification(),
         };
+        self.outcome(route, classification, history)
+    }
+
+    /// Turns a failure to open a session ([`Sender::open`]) into an outcome for the
+    /// message that was to go: like [`record`](Throttle::record), and the failure is
+    /// read as one at the connection stage (greeting, EHLO, STARTTLS, or the connect
+    /// itself) when the error does not say, so that it counts against the pair's
+    /// concurrency and connections rather than its message rate.
+    pub fn record_open(
+        &self,
+        route: &Route,
+        error: TransportError,
+        history: &mut History<C::Instant>,
+    ) -> Outcome<C::Instant> {
+        let mut classification = match &error {
+            TransportError::Rejected(reply) => self.inner.classifier.classify(reply),
+            other => other.classification(),
+        };
+        classification.command.get_or_insert(match error {
+            TransportError::Rejected(_) => Command::Greeting,
+            TransportError::Tls(_) => Command::StartTls,
+            _ => Command::Connect,
+        });
         self.outcome(route, classification, history)
     }
 
@@ -415,10 +438,21 @@ where
             return Step::Go;
         }
         let step = self.throttle.charge_step(&mut self.permit, deadline);
-        if let Step::Stop(wait) = &step {
-            self.ended |= wait.kind == LimitKind::SessionFull;
+        match step {
+            Step::Stop(wait) => {
+                self.ended |= wait.kind == LimitKind::SessionFull;
+                Step::Stop(wait)
+            }
+            // An open session is not held idle: suspended, or the rate not due within
+            // the connections' idle time, it ends (open another when the wait is over).
+            Step::Pause(time, wait)
+                if wait.kind != LimitKind::Rate || time > self.throttle.limits().session_idle() =>
+            {
+                self.ended = true;
+                Step::Stop(wait)
+            }
+            step => step,
         }
-        step
     }
 
     fn deliver(&mut self, message: &M, history: &mut History<C::Instant>) -> Outcome<C::Instant> {
@@ -534,11 +568,18 @@ where
                 Step::Stop(wait) => return Err(wait),
             }
         }
-        let attempt = match sender.open(route).await {
-            Ok(mut session) => sender.send(&mut session, message).await,
-            Err(error) => Err(error),
+        let outcome = match sender.open(route).await {
+            Ok(mut session) => {
+                let attempt = sender.send(&mut session, message).await;
+                drop(session);
+                drop(permit);
+                self.record(route, attempt, history)
+            }
+            Err(error) => {
+                drop(permit);
+                self.record_open(route, error, history)
+            }
         };
-        drop(permit);
-        Ok(self.record(route, attempt, history))
+        Ok(outcome)
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::classify::{Category, Classification, RuleId, Scope, Severity};
-use crate::reply::Reply;
+use crate::reply::{Command, Reply};
 use crate::route::Route;
 
 /// A failure below SMTP: no reply was read.
@@ -38,13 +38,22 @@ impl TransportError {
     /// the retry schedule bounds it). A [`Rejected`](TransportError::Rejected) session
     /// is classified by its reply with the built-in rules.
     pub fn classification(&self) -> Classification {
-        let (category, rule) = match self {
+        let (category, rule, command) = match self {
             TransportError::Rejected(reply) => return crate::classify(reply),
-            TransportError::Refused(_) => (Category::Network, "transport.refused"),
-            TransportError::Timeout(_) => (Category::Network, "transport.timeout"),
-            TransportError::ConnectionLost(_) => (Category::Network, "transport.lost"),
-            TransportError::Tls(_) => (Category::TlsRequired, "transport.tls"),
-            TransportError::Other(_) => (Category::Network, "transport.other"),
+            // No connection was made: the connect stage.
+            TransportError::Refused(_) => (
+                Category::Network,
+                "transport.refused",
+                Some(Command::Connect),
+            ),
+            TransportError::Timeout(_) => (Category::Network, "transport.timeout", None),
+            TransportError::ConnectionLost(_) => (Category::Network, "transport.lost", None),
+            TransportError::Tls(_) => (
+                Category::TlsRequired,
+                "transport.tls",
+                Some(Command::StartTls),
+            ),
+            TransportError::Other(_) => (Category::Network, "transport.other", None),
         };
         Classification {
             category,
@@ -54,6 +63,8 @@ impl TransportError {
             provider: None,
             retry_hint: None,
             rule: RuleId::builtin(rule),
+            command,
+            code: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use governor::clock::{Clock, FakeRelativeClock};
 
 use super::{adapt, Adaptive};
 use crate::classify::classify;
+use crate::limit::connect::Connections;
 use crate::limit::rate::{Rate, MAX_PERIOD};
 use crate::limit::site::ScopeLimits;
 use crate::limit::state::Pair;
@@ -32,11 +33,25 @@ fn an_objection_halves_once_and_pauses() {
     let mut p = pair(&clock, per_minute(60));
     let settings = Adaptive::default();
     let objection = reply(RATE);
-    adapt(&clock, &mut p, &objection, clock.now(), &settings, 0);
+    adapt(
+        &clock,
+        &mut p,
+        &objection,
+        clock.now(),
+        (&settings, &Connections::default()),
+        0,
+    );
     assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(2), 1)));
     assert!(p.slot.suspended_at(clock.now()).is_some());
     // Heard again by another session while suspended: no second halving.
-    adapt(&clock, &mut p, &objection, clock.now(), &settings, 0);
+    adapt(
+        &clock,
+        &mut p,
+        &objection,
+        clock.now(),
+        (&settings, &Connections::default()),
+        0,
+    );
     assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(2), 1)));
 }
 
@@ -46,7 +61,14 @@ fn a_recipient_level_reply_leaves_the_route_alone() {
     let mut p = pair(&clock, per_minute(60));
     let gmail = reply("450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time.");
     assert_eq!(gmail.scope, crate::classify::Scope::Recipient);
-    adapt(&clock, &mut p, &gmail, clock.now(), &Adaptive::default(), 0);
+    adapt(
+        &clock,
+        &mut p,
+        &gmail,
+        clock.now(),
+        (&Adaptive::default(), &Connections::default()),
+        0,
+    );
     assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(1), 1)));
     assert_eq!(p.slot.suspended_at(clock.now()), None);
 }
@@ -62,14 +84,21 @@ fn an_unlimited_session_cap_comes_back() {
         &mut p,
         &reply("421 4.7.0 Too many concurrent SMTP connections"),
         clock.now(),
-        &settings,
+        (&settings, &Connections::default()),
         0,
     );
     assert_eq!(p.slot.sessions, Some(4));
     let ok = reply(OK);
     let mut successes = 0;
     while p.slot.sessions.is_some() {
-        adapt(&clock, &mut p, &ok, clock.now(), &settings, 0);
+        adapt(
+            &clock,
+            &mut p,
+            &ok,
+            clock.now(),
+            (&settings, &Connections::default()),
+            0,
+        );
         successes += 1;
         assert!(successes <= 2000, "still capped at {:?}", p.slot.sessions);
     }
@@ -86,7 +115,14 @@ fn any_accepted_decrease_saturates_at_the_floor() {
         ..Adaptive::default()
     };
     settings.validate().expect("inside 0 < f < 1");
-    adapt(&clock, &mut p, &reply(RATE), clock.now(), &settings, 0);
+    adapt(
+        &clock,
+        &mut p,
+        &reply(RATE),
+        clock.now(),
+        (&settings, &Connections::default()),
+        0,
+    );
     assert_eq!(p.slot.rate_spec(), Some((Duration::from_secs(60), 1)));
 }
 
@@ -101,7 +137,7 @@ fn a_server_hint_suspends_for_at_most_the_longest_pause() {
         &mut p,
         &objection,
         clock.now(),
-        &Adaptive::default(),
+        (&Adaptive::default(), &Connections::default()),
         0,
     );
     let until = p.slot.suspended_at(clock.now()).expect("suspended");

@@ -1,0 +1,159 @@
+//! Opening connections: [`Connections`], how often a pair may open one and how it backs
+//! off after connections that failed, and the pair's gate that applies them.
+
+use std::time::Duration;
+
+use governor::clock::Reference;
+
+use super::rate::{Rate, MAX_PERIOD};
+use super::time::{later, nanos, since};
+use super::wait::{LimitKind, LimitScope, Wait};
+use crate::error::ConfigError;
+
+/// How a (source IP, site) pair opens connections: receivers count connection
+/// attempts, not only messages (Postfix anvil's connection rate, providers' connection
+/// caps), so a session is only started when the pair's connection rate allows it, and
+/// after connections that failed at connect, greeting or EHLO the next one waits, longer
+/// each time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connections {
+    /// New connections per pair (KumoMTA's `max_connection_rate`); `None`: no limit.
+    pub rate: Option<Rate>,
+    /// Failed connections in a row before the next one is delayed (KumoMTA's
+    /// `consecutive_connection_failures_before_delay`); at least 1.
+    pub failures_before_delay: u32,
+    /// The first delay; each further failure doubles it.
+    pub first_delay: Duration,
+    /// The longest delay (at most 7 days).
+    pub max_delay: Duration,
+    /// The longest an open session waits for its next message's rate before the
+    /// throttle closes it instead of holding it idle (at most an hour).
+    pub idle: Duration,
+}
+
+impl Default for Connections {
+    /// What a cautious sender picks: one new connection a second per pair on average,
+    /// ten at once (the default session cap); after each failed connection the next
+    /// waits 1 s, 2 s, 4 s … up to 5 minutes, until a message goes through again; an
+    /// open session waits at most 5 s for its next message.
+    fn default() -> Self {
+        Self {
+            rate: Rate::per_minute(60).and_then(|r| r.with_burst(10)).ok(),
+            failures_before_delay: 1,
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+            idle: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Connections {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.failures_before_delay == 0 {
+            return Err(ConfigError::Zero {
+                setting: "connections failures_before_delay",
+            });
+        }
+        if self.first_delay.is_zero() {
+            return Err(ConfigError::Zero {
+                setting: "connections first_delay",
+            });
+        }
+        for (setting, value) in [
+            ("connections first_delay", self.first_delay),
+            ("connections max_delay", self.max_delay),
+        ] {
+            if value > MAX_PERIOD {
+                return Err(ConfigError::TooLong {
+                    setting,
+                    value,
+                    max: MAX_PERIOD,
+                });
+            }
+        }
+        if self.idle > Duration::from_secs(3600) {
+            return Err(ConfigError::TooLong {
+                setting: "connections idle",
+                value: self.idle,
+                max: Duration::from_secs(3600),
+            });
+        }
+        Ok(())
+    }
+
+    /// The delay after `failures` failed connections in a row.
+    fn delay(&self, failures: u32) -> Option<Duration> {
+        let beyond = failures.checked_sub(self.failures_before_delay)?;
+        let doubled = self
+            .first_delay
+            .saturating_mul(1u32.checked_shl(beyond.min(31)).unwrap_or(u32::MAX));
+        Some(doubled.min(self.max_delay.max(self.first_delay)))
+    }
+}
+
+/// A pair's connection gate: its connection rate and the backoff after failures.
+///
+/// The rate is a GCRA of its own rather than a governor limiter: every pair shares the
+/// one [`Connections`] setting, so a pair keeps only its theoretical arrival time —
+/// 8 bytes instead of a limiter with its quota, on every tracked route.
+pub(super) struct Gate<I> {
+    /// When the next connection is due at the rate (GCRA's theoretical arrival time).
+    due: I,
+    /// Failed connections in a row, and when the next may open after them.
+    failures: u32,
+    after: I,
+}
+
+impl<I: Reference> Gate<I> {
+    pub(super) fn new(now: I) -> Self {
+        Self {
+            due: now,
+            failures: 0,
+            after: now,
+        }
+    }
+
+    /// Takes one connection, or says until when none may open; returns how long the
+    /// spent cell binds.
+    pub(super) fn check(&mut self, settings: &Connections, now: I) -> Result<Duration, Wait<I>> {
+        let refuse = |until| Wait {
+            until: Some(until),
+            scope: LimitScope::Pair,
+            kind: LimitKind::Connections,
+        };
+        if self.backing_off(now) {
+            return Err(refuse(self.after));
+        }
+        let Some(rate) = settings.rate else {
+            return Ok(Duration::ZERO);
+        };
+        let interval = rate.interval();
+        let tolerance = interval.saturating_mul(rate.burst().saturating_sub(1));
+        let due = self.due.max(now);
+        let ahead = since(due, now);
+        if ahead > tolerance {
+            return Err(refuse(due.saturating_sub(nanos(tolerance))));
+        }
+        self.due = later(due, interval);
+        Ok(ahead.saturating_add(interval))
+    }
+
+    /// A connection failed at connect, greeting or EHLO: the next waits when enough
+    /// failed in a row.
+    pub(super) fn failed(&mut self, settings: &Connections, now: I) {
+        self.failures = self.failures.saturating_add(1);
+        if let Some(delay) = settings.delay(self.failures) {
+            self.after = later(now, delay);
+        }
+    }
+
+    /// A message went through: connections work again.
+    pub(super) fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Whether a backoff still runs at `now`.
+    pub(super) fn backing_off(&self, now: I) -> bool {
+        self.failures > 0 && self.after > now
+    }
+}
