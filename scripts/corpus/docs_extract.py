@@ -1,0 +1,47 @@
+"""Reply texts from published reference collections (our own code).
+
+- ActiveCampaign/smtp-field-manual data/codes/*.json  ("response" fields, providers' real replies)
+- zone-eu/zone-mta config/bounces.txt               (the sample replies in its comment lines)
+"""
+import json, re, sys
+from common import ls, show, write
+
+
+def field_manual():
+    rows = []
+    repo = "ActiveCampaign+smtp-field-manual"
+    for p in ls(repo, "data/codes"):
+        d = json.loads(show(repo, p))
+        for prov in d.get("providers", []):
+            for r in prov.get("responses", []):
+                t = r.get("response", "")
+                rows.append((t, r.get("description", "")[:0], prov.get("id", "generic"),
+                             "ActiveCampaign/smtp-field-manual:" + p, "activecampaign-smtp-field-manual"))
+    write("fieldmanual", rows)
+
+
+def zonemta():
+    rows = []
+    repo = "zone-eu+zone-mta"
+    txt = show(repo, "config/bounces.txt").decode()
+    lines = txt.split("\n")
+    for i, l in enumerate(lines):
+        m = re.match(r"^#\s*([2-5][0-9][0-9][ -].*)$", l)
+        if not m:
+            continue
+        t = m.group(1).strip()
+        t = re.sub(r'^([2-5]\d\d[ -])"(.*)"$', r"\1\2", t)
+        # the rule below the sample carries zone-mta's category as a hint
+        hint = ""
+        for k in range(i + 1, min(i + 4, len(lines))):
+            if lines[k] and not lines[k].startswith("#"):
+                parts = lines[k].rsplit(",", 3)
+                if len(parts) == 4:
+                    hint = "zonemta:" + parts[2]
+                break
+        rows.append((t, hint, "generic", "zone-eu/zone-mta:config/bounces.txt", "zone-mta-bounces"))
+    write("zonemta", rows)
+
+
+field_manual()
+zonemta()
