@@ -9,7 +9,10 @@ REPLY_RE = re.compile(r"^([2-5][0-9][0-9])(?:[ -]|$)")
 
 def git(repo, *a):
     """repo is 'owner+name'; runs git on its bare mirror."""
-    return subprocess.run(["git", "--git-dir", f"{MIRROR}/{repo}/repo"] + list(a),
+    d = f"{MIRROR}/{repo}/repo"
+    if os.path.isdir(d + "/.git"):
+        d += "/.git"
+    return subprocess.run(["git", "--git-dir", d] + list(a),
                           capture_output=True, check=True).stdout
 
 
@@ -25,6 +28,7 @@ def show(repo, path):
 def clean(reply):
     r = reply.replace("\t", " ").replace("\r", "").strip()
     r = re.sub(r"^smtp;\s*", "", r, flags=re.I)
+    r = re.sub(r"\s*\(in reply to (?:end of )?[A-Za-z /]+ command\)+\s*$", "", r)
     r = re.sub(r"[ ]{2,}", " ", r) if "\\n" not in r else r
     return r
 
