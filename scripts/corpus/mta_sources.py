@@ -32,6 +32,8 @@ SOURCES = [
     ("cyrusimap+cyrus-imapd", r"^imap/(lmtp|spool).*\.c$", "cyrus-lmtp-source", "cyrus", "cyrusimap/cyrus-imapd:"),
     ("dovecot+core", r"^src/(lmtp|lib-smtp|submission)/.*\.c$", "dovecot-source", "dovecot", "dovecot/core:"),
     ("phires+go-guerrilla", r"\.go$", "go-guerrilla-source", "generic", "phires/go-guerrilla:"),
+    ("mbhangui+indimail-mta", r"^indimail-mta-x/(smtpd|mini-smtpd|ofmipd|dnsbl|greylist|qmail-greyd|qmail-dkim|smtp_plugin|qmail-spamfilter|rblsmtpd|qmail-qmtpd)\.c$", "indimail-source", "indimail", "mbhangui/indimail-mta:"),
+    ("hrs-allbsd+sendmail", r"^cf/(m4|feature|hack)/.*\.m4$", "sendmail-cf-m4", "sendmail", "hrs-allbsd/sendmail:"),
     ("trusteddomainproject+OpenDMARC", r"^opendmarc/.*\.c$", "milters-source", "opendmarc", "trusteddomainproject/OpenDMARC:"),
 ]
 
@@ -75,7 +77,7 @@ def placeholders_ok(lit):
 
 
 def usable(t):
-    if "%" in t or re.search(r"(?i)(?:\s(?:for|to|from|of|with|at|in|by|is|the|as|and|on)|[(:=,])$", t):
+    if "%" in t or re.search(r"(?i)(?:\s(?:for|to|from|of|with|at|in|by|is|the|as|and|on|address|host|domain|recipient|sender|user)|[(:=,])$", t):
         return False  # the literal goes on in a variable: not a whole text
     if not re.match(r"^[45]", t):
         return False  # keep failure replies only
@@ -115,8 +117,8 @@ def main():
             print("skip", repo, e)
             continue
         n0 = len(rows)
-        lang = "c" if repo.split("+")[0] in ("vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
-        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
+        lang = "c" if repo.split("+")[0] in ("mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
+        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
             lang = "c"
         for p in files:
             if "/test" in p or p.startswith("test") or "_test." in p:
