@@ -58,6 +58,14 @@ def provider_of(reply, given):
 
 def load_out():
     """(reply, hint, provider, source, group) from every extractor's output, fixed order."""
+    for name, group in (("issues.tsv", "issue-threads"), ("docs_hand.tsv", "provider-docs")):
+        p = os.path.join(HERE, name)
+        if os.path.exists(p):
+            for line in open(p, encoding="utf-8"):
+                if line.startswith("#") or not line.strip():
+                    continue
+                r = line.rstrip("\n").split("\t")
+                yield (r[0], r[1], r[2], r[3], r[4] if len(r) > 4 else group)
     order = ["sisimai", "sisimaicode", "fieldmanual", "zonemta", "docs_more", "issues", "emlcols", "mta"]
     files = sorted(glob.glob(os.path.join(HERE, "out", "*.tsv")),
                    key=lambda f: (order.index(os.path.basename(f)[:-4]) if os.path.basename(f)[:-4] in order else 99, f))
@@ -110,6 +118,10 @@ def main():
         if k in ov:
             cat, retry = ov[k]
             how = "hand (overrides.tsv)"
+        elif hint.startswith("="):
+            cat, retry = hint[1:].split("/")
+            how = "hand (transcribed)"
+            hint = ""
         else:
             cat, retry, why = label(reply, hint)
             how = "label.py " + why

@@ -9,6 +9,9 @@ from common import ls, show, write
 
 LOGS = [
     ("fail2ban+fail2ban", r"^fail2ban/tests/files/logs/", "fail2ban-test-logs", "fail2ban/fail2ban:"),
+    ("whyscream+postfix-grok-patterns", r"^test/", "log-parser-test-logs", "whyscream/postfix-grok-patterns:"),
+    ("wazuh+wazuh-ruleset", r"^rules/log-entries/|^decoders/|^rules/", "log-parser-test-logs", "wazuh/wazuh-ruleset:"),
+    ("crowdsecurity+hub", r"\.(log|yaml|yml|json)$", "log-parser-test-logs", "crowdsecurity/hub:"),
 ]
 PATS = [
     re.compile(r": reject: \w+ from [^:]*?(?:\[[^\]]*\])?(?::\d+)?: ([45]\d\d[ -].*?); (?:from=|proto=)"),
@@ -33,7 +36,11 @@ def main():
                 for pat in PATS:
                     m = pat.search(line)
                     if m:
-                        rows.append((m.group(1).strip(), "", "", pre + p, group))
+                        t = m.group(1).strip().rstrip('"').strip()
+                        t = re.sub(r"\s*\(in reply to[^)]*\)?\)?$", "", t)
+                        if re.search(r"</?match>|\|reject=|\$\w|\\[dsw]|some error message", t, re.I):
+                            break  # a decoder's regex or a test's made-up text, not a reply
+                        rows.append((t, "", "", pre + p, group))
                         break
     write("logs", rows)
 

@@ -17,6 +17,7 @@ def norm(reply):
     rest = re.sub(r"\b[0-9a-f]{6,}\b", "<hex>", rest)
     rest = re.sub(r"\d+", "0", rest)
     # hostnames: collapse label runs like mx0.example.com
-    # (hostnames are kept: only addresses, IPs, ids, hex and digit runs are normalised)
+    # host names count as addresses: mx0.example.com, host.domain.tld
+    rest = re.sub(r"\b(?:[a-z0-9-]+\.)+[a-z]{2,}\b", "<host>", rest)
     rest = re.sub(r"[^\w<>]+", " ", rest).strip()
     return head + "|" + rest
