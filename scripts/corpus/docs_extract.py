@@ -45,3 +45,25 @@ def zonemta():
 
 field_manual()
 zonemta()
+
+
+def kumomta_comments():
+    """Sample replies quoted in comments of KumoMTA's community shaping/bounce rules."""
+    rows = []
+    repo = "KumoCorp+kumomta"
+    for p in ("assets/community/shaping.toml", "assets/community/bounces.toml", "assets/bounce_classifier/iana.toml"):
+        try:
+            txt = show(repo, p).decode()
+        except Exception:
+            continue
+        for l in txt.split("\n"):
+            m = re.match(r"^\s*#+\s*([2-5][0-9][0-9][ -].*)$", l)
+            if not m:
+                continue
+            t = m.group(1).strip()
+            t = re.sub(r"\b(?:a\.b\.c\.d|x\.x\.x\.x|x\.y\.z\.a)\b", "192.0.2.1", t)
+            rows.append((t, "", "generic", "KumoCorp/kumomta:" + p, "kumomta-rule-comments"))
+    write("kumocomments", rows)
+
+
+kumomta_comments()

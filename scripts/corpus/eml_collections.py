@@ -12,6 +12,7 @@ COLLECTIONS = [
     ("wRAR+flufl.bounce", "flufl/bounce/tests/data", r".*", "flufl-bounce-tests", "wRAR/flufl.bounce:"),
     ("cfortune+PHP-Bounce-Handler", "eml", r".*", "php-bounce-handler-eml", "cfortune/PHP-Bounce-Handler:"),
     ("prasad83+node-bounce-handler", "eml", r".*", "php-bounce-handler-eml", "prasad83/node-bounce-handler:"),
+    ("postalsys+emailengine", "test/fixtures/bounces", r"\.eml$", "emailengine-fixtures", "postalsys/emailengine:"),
     ("mikel+mail", "spec/fixtures/emails", r"\.eml$", "ruby-mail-fixtures", "mikel/mail:"),
     ("crazy-max+CwsMailBounceHandler", "tests/emls", r".*", "cws-mailbouncehandler-emls", "crazy-max/CwsMailBounceHandler:"),
 ]

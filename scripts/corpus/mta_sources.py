@@ -47,7 +47,7 @@ START = re.compile(r"^([2-5][0-9][0-9])([ -])")
 def fill(t, host_first=True):
     # a %s right after the code is the server's hostname in postfix/exim/sendmail
     if host_first:
-        t = re.sub(r"^([2-5][0-9][0-9][ -](?:[245]\.[0-9]+\.[0-9]+ )?)%s ", r"\1mx.example.com ", t)
+        t = re.sub(r"^([2-5][0-9][0-9][ -](?:[245]\.[0-9]+\.[0-9]+ )?)%s([ :])", r"\1mx.example.com\2", t)
     t = t.replace("\\r\\n", "").replace("\\n", "").replace("\\r", "").replace('\\"', '"').replace("\\'", "'").replace("\\t", " ")
     t = t.replace("\\\\", "\\")
     t = re.sub(r"<%[-.*0-9]*s>", "<user@example.com>", t)
@@ -65,6 +65,9 @@ def fill(t, host_first=True):
     t = re.sub(r"\$\{[^}]*(?:email|rcpt|recipient|sender|from|to)[^}]*\}", "user@example.com", t, flags=re.I)
     t = re.sub(r"\$\{[^}]*(?:host|name|domain)[^}]*\}", "mx.example.com", t, flags=re.I)
     t = re.sub(r"\$\{[^}]*(?:size|limit|max|count|num|len)[^}]*\}", "10", t, flags=re.I)
+    # Rust format! placeholders: a number after "of/in/than/maximum", else the host name
+    t = re.sub(r"(?i)\b(of|in|than|maximum|max|limit|exceeds|after|every)\s+\{\w*\}", r"\1 10", t)
+    t = re.sub(r"\{\w*(?:host|name)\w*\}|^([2-5]\d\d[ -](?:[245]\.\d+\.\d+ )?)\{\}", lambda m: (m.group(1) or "") + "mx.example.com", t)
     t = re.sub(r"\{\}", "example.com", t)
     return t.strip()
 
@@ -77,6 +80,8 @@ def placeholders_ok(lit):
 
 
 def usable(t):
+    if re.search(r"[A-Za-z0-9]example\.com|example\.com[A-Za-z0-9]", t):
+        return False  # a placeholder glued to a word: the literal is a fragment
     if "%" in t or re.search(r"(?i)(?:\s(?:for|to|from|of|with|at|in|by|is|the|as|and|on|address|host|domain|recipient|sender|user)|[(:=,])$", t):
         return False  # the literal goes on in a variable: not a whole text
     if not re.match(r"^[45]", t):
@@ -96,11 +101,21 @@ def usable(t):
 
 def literals(src, lang):
     if lang == "c":
+        # Rust concat!("a", "b") is one literal
+        src = re.sub(r'concat!\(\s*((?:"(?:[^"\\\n]|\\.)*"\s*,?\s*)+)\)',
+                     lambda m: '"' + "".join(re.findall(r'"((?:[^"\\\n]|\\.)*)"', m.group(1))) + '"', src)
         # join adjacent literals "a" "b"
         out = []
         for m in re.finditer(r'(?:"(?:[^"\\\n]|\\.)*"\s*)+', src):
             parts = re.findall(r'"((?:[^"\\\n]|\\.)*)"', m.group(0))
-            out.append("".join(parts))
+            # a literal that starts with its own reply code is a new text, not a continuation
+            cur = []
+            for part in parts:
+                if cur and START.match(part):
+                    out.append("".join(cur))
+                    cur = []
+                cur.append(part)
+            out.append("".join(cur))
         return out
     out = []
     for m in LIT["js"].finditer(src):
