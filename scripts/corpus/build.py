@@ -58,7 +58,7 @@ def provider_of(reply, given):
 
 def load_out():
     """(reply, hint, provider, source, group) from every extractor's output, fixed order."""
-    for name, group in (("issues.tsv", "issue-threads"), ("docs_hand.tsv", "provider-docs")):
+    for name, group in (("issues.tsv", "issue-threads-corpus14"), ("docs_hand.tsv", "provider-docs")):
         p = os.path.join(HERE, name)
         if os.path.exists(p):
             for line in open(p, encoding="utf-8"):
@@ -86,8 +86,8 @@ def load_overrides():
         for line in open(p, encoding="utf-8"):
             if not line.strip() or line.startswith("#"):
                 continue
-            k, cat, retry = line.rstrip("\n").split("\t")[:3]
-            ov[k] = (cat, retry)
+            reply, cat, retry = line.rstrip("\n").split("\t")[:3]
+            ov[norm(reply)] = (cat, retry)
     return ov
 
 
@@ -115,6 +115,8 @@ def main():
         if k in seen:
             continue
         seen.add(k)
+        if k in ov and ov[k][0] == "DROP":
+            continue  # looked at by hand: not a whole reply text (a fragment, a signature, a help text)
         if k in ov:
             cat, retry = ov[k]
             how = "hand (overrides.tsv)"

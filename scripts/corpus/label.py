@@ -12,16 +12,20 @@ import re
 
 # (category, regex) in order: the first match decides
 RULES = [
-    ("authentication", r"(?:ptr record|unauthenticated|spf|dkim|dmarc)[^.]{0,200}rate limited|rate limited because .{0,80}(?:unauthenticated|spf|dkim|dmarc|ptr|authenticat)|spf record of the sending domain"),
+    ("authentication", r"(?:ptr record|unauthenticated|spf|dkim|dmarc).{0,300}rate limited|rate limited because .{0,80}(?:unauthenticated|spf|dkim|dmarc|ptr|authenticat)|spf record of the sending domain"),
     ("other", r"username and password|password not accepted|authentication (?:failed|unsuccessful|credentials invalid)|invalid credentials|incorrect authentication|authentication not allowed|bad ?credentials|auth(?:entication)? (?:mechanism )?(?:failed|failure)|invalid (?:user ?name|login)"),
     ("protocol", r"smtplf|unauthenticated commands|starttls may not be repeated|tls already active|already (?:running|using|started) tls|line is too long|too many (?:bad |unrecognized |invalid )?commands|too many errors"),
     ("policy", r"not in whitelist|not in allowlist|policy rejection|local policy|for policy reasons|policy reasons"),
     ("blocklisted", r"dnsbl|is an open relay|block for spam|blocked using|blacklisted|blocklisted|listed (?:at|in|on|by) (?:the )?(?:spamhaus|sorbs|dnsbl|rbl|\S+\.(?:org|net|com))"),
     ("sender_rejected", r"from: (?:domain|address)|as a from|domain of sender|sender (?:address|domain) (?:rejected|refused|invalid|unknown|must)|unroutable sender|unrouteable sender|bad (?:outbound )?sender|sender (?:rejected|refused|denied|verify failed)|invalid sender|sender (?:address )?not (?:allowed|accepted|verified)|unknown sender|emetteur invalide"),
     ("reputation", r"reputation|complaint|\[tss?0\d\]|temporarily deferred - 4\.16|service refuse|spam rate|sender score|senderscore"),
-    ("rate_limited", r"too many (?:login|auth\w*) attempts|intrusion prevention|\(s77719\)|\(s3150\)|\(s3140\)|\(s3114\)|unusual rate of[^\n]{0,300}rate limited"),
+    ("rate_limited", r"too many (?:login|auth\w*) attempts|intrusion prevention|\(s77719\)|excessive volume|ip frequency limited|sender frequency limited|domain frequency limited|unusual rate of[^\n]{0,300}rate limited"),
     ("reputation", r"unsolicited mail originating|unusual rate of unsolicited"),
-    ("too_many_connections", r"concurrent connections|connections limit|connection limit"),
+    ("too_many_connections", r"concurrent connections|connections limit|connection limit|connection frequency limited"),
+    ("policy", r"cannot mail directly to|unsafe for mailing to|sites access list denies|does not accept masquerading|not from trusted ip"),
+    ("mailbox_full", r"does not have enough space|not enough space"),
+    ("tls_required", r"\btlsa\b|\bdane\b"),
+    ("unknown_user", r"is not an active address|is not deliverable|bad_recipient"),
     ("virus", r"\bvirus|malware|infected|trojan|\bworm\b|malicious (?:content|attachment|payload|software)"),
     ("greylisted", r"gr[ae]y-?list|gr[ae]ylisting|greylisted|graylisted|try again in \d+ ?(?:s|sec|seconds|min|minutes)\b|please (?:come back|retry) (?:in|after) \d|temporarily deferred.{0,40}(?:please )?retry in|deferred due to greylist"),
     ("rate_limited", r"too many recipients (?:from|for this hour|this hour|per)|sent too many to too many"),
@@ -39,7 +43,7 @@ RULES = [
     ("bad_domain", r"host unknown|unknown host|domain (?:not found|does not exist|doesn'?t exist|unknown|name not found|is not (?:valid|configured)|not exist)|no such domain|unknown domain|invalid (?:recipient )?domain|domain .{0,40}does not accept mail|null ?mx|nullmx|does not accept mail|not accepting mail|no mx (?:record|host)|no (?:valid )?mx|host not found|domain is not reachable|nonexistent domain|domain (?:is )?(?:invalid|disabled|unavailable)|bad destination (?:mailbox address|system address)|unrouteable (?:domain|mail domain)|name service error"),
     ("unknown_user", r"user unknown|unknown user|unknown (?:recipient|local[- ]?part|address|mailbox)|no such (?:user|recipient|mailbox|address|account|local user|person)|(?:does not|doesn'?t|do not) exist|not exist|nonexist|non-exist|not found|invalid (?:recipient|mailbox|address|user|e-?mail)|recipient (?:address )?(?:rejected|invalid|not (?:found|valid|known|recognized))|mailbox unavailable|mailbox (?:not found|not available|unavailable|does not)|not a (?:known|valid) (?:user|recipient|mailbox)|unrouteable address|undeliverable address|address rejected|no mailbox|no mail ?box|bad (?:recipient|destination)|user not (?:found|known|local|exist)|not our customer|mailbox unallocated|unknown or illegal|no account|account does not exist|is not a valid|unknown alias|address (?:is )?(?:unknown|invalid|not valid)|recipnotfound|not (?:listed|found) in|destinataire invalide|niet bekend|benutzer unbekannt|not in recipient list|mailbox name not allowed|no valid recipients|user doesn'?t|requested action not taken: mailbox|recipient not|addressee unknown|konto niedostepne|badrcptto|no such list|not known here|no longer registered|who\?|not a registered|unknown or invalid|not recognized|cannot deliver to"),
     ("routing", r"loop|hops|mx (?:problem|lookup)|dns (?:lookup|error|failure|problem|temporary)|unroutable|unrouteable|no route|routing|mail for .{0,40} loops back|cannot (?:route|resolve)|could not be routed|misrouted|not resolv|mx points|smart ?host|transport (?:unavailable|error)|no (?:smtp )?servers? (?:found|available)|could not find a mail exchanger"),
-    ("network", r"time ?out|timed out|connection (?:lost|reset|refused|closed|dropped|expired|error|died|failure)|lost (?:input|incoming|connection)|broken pipe|no answer|not responding|network (?:error|unreachable|failure)|unable to connect|could not connect|can'?t connect|connect to .{0,40} failed|reset by peer|socket|queue ?\.?expired|message expired|expired|in the queue too long|remote protocol error|i/o error|read error|write error|eof|premature"),
+    ("network", r"time ?out|timed out|connection (?:lost|reset|refused|closed|dropped|expired|error|died|failure)|lost (?:input|incoming|connection)|broken pipe|no answer|not responding|network (?:error|unreachable|failure)|unable to connect|could not connect|can'?t connect|connect to .{0,40} failed|reset by peer|socket|queue ?\.?expired|message expired|expired|in the queue too long|remote protocol error|i/o error|eof|premature"),
     ("sender_rejected", r"sender (?:address )?(?:rejected|refused|denied|invalid|unknown|not (?:allowed|accepted|verified|valid|authorized)|verify failed|verification failed|blocked|domain (?:not found|unknown|must exist|invalid|does not exist))|bad sender|invalid sender|unknown sender|sender is not|from: domain|domain of sender|sender domain|mail from (?:rejected|refused|address)|envelope (?:blocked|sender)|unverified (?:sender|address)|sender (?:address )?(?:must|has|does)|return path|reverse path|sender syntax|sender's|emetteur|blocked senders|blocked sender|sender (?:address )?is (?:blacklisted|blocked|invalid)|your address|unroutable sender|unrouteable sender|<> not|null sender|bounce address|sender mailbox|sender denied|address of sender|from address|bad originator|originator|mailbox name not allowed.{0,20}sender|from header|5\.1\.[78]"),
     ("content", r"spam|content|attachment|filtered|filter|suspicious|phish|header|bare (?:lf|linefeed|cr)|8-?bit|\burl\b|uribl|surbl|link|message (?:was )?(?:rejected|refused|blocked|not accepted) (?:as|because of|for) (?:spam|content|suspect)|not rfc|rfc ?5322|rfc ?2822|rfc ?822|malformed|mime|body|executable|file type|prohibited|junk|bulk|unsolicited|message (?:looks|appears)|html|subject|character set|encoding|message-?id|date header|too many received|scam|fraud|dangerous"),
     ("protocol", r"syntax|command|sequence|need (?:mail|rcpt|helo|ehlo|data)|(?:mail|rcpt|helo|ehlo|data|auth|bdat) (?:first|required)|first|unrecognized|not implemented|unknown command|line (?:too long|limit|length)|pipelin|parameter|argument|polite people|\bhelo\b|\behlo\b|protocol|not supported|unsupported|invalid (?:command|address syntax|sequence)|already|too many errors|bad (?:command|sequence)|smtputf8|utf-?8|chunking|expected|not allowed (?:here|in|with|after)|vrfy|expn|etrn|verb|nested|missing|requires a|must be|no (?:valid )?(?:sender|recipients) (?:specified|given)|empty|invalid (?:address|domain name|arguments)|mechanism|base64|auth"),
@@ -73,12 +77,39 @@ RETRY_5XX = re.compile(r"try (?:again )?later|try again in|please try (?:again )
 NOT_RETRY_5XX = re.compile(r"do not (?:retry|try again)|don'?t (?:retry|try again)|not (?:be )?(?:accepted|delivered) (?:if|when) (?:you )?(?:retry|try)|permanent", re.I)
 
 
-def category_of(reply, hint=""):
-    text = reply.replace("\\n", " ")
-    body = re.sub(r"^[2-5][0-9][0-9][ -](?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\s*)?", "", text)
+def by_text(body):
     for cat, rx in RULES:
         if rx.search(body):
             return cat, "text:" + rx.pattern[:30]
+    return None, None
+
+
+# Postfix-style "<x>: Recipient address rejected: TEXT": TEXT decides, the prefix gives the default
+PREFIXES = [
+    (re.compile(r"recipient address rejected:\s*(.*)", re.I), "unknown_user", ()),
+    (re.compile(r"sender address rejected:\s*(.*)", re.I), "sender_rejected",
+     ("bad_domain", "unknown_user", "routing", "policy", "other", "protocol", "server_busy")),
+    (re.compile(r"client host rejected:\s*(.*)", re.I), "policy", ()),
+    (re.compile(r"helo command rejected:\s*(.*)", re.I), "protocol", ("bad_domain", "unknown_user", "routing", "other")),
+]
+
+
+def category_of(reply, hint=""):
+    text = reply.replace("\\n", " ")
+    # the code (and enhanced code) of every line of a multi-line reply is not text
+    text = re.sub(r"(?:^|(?<=\s))[2-5][0-9][0-9][ -](?:[245]\.[0-9]{1,3}\.[0-9]{1,3}\s*)?", " ", text).strip()
+    body = text
+    for rx, default, override_to_default in PREFIXES:
+        m = rx.search(body)
+        if m:
+            cat, why = by_text(m.group(1))
+            if cat is None or cat in override_to_default:
+                return default, "prefix"
+            return cat, why
+    cat, why = by_text(body)
+    if cat:
+        return cat, why
+    text = reply.replace("\\n", " ")
     h = HINT.get(hint.lower(), "")
     if h:
         return h, "hint"
@@ -91,6 +122,8 @@ def category_of(reply, hint=""):
              "5.1": "protocol", "5.4": "protocol", "7.1": "policy", "3.2": "server_busy", "3.0": "server_busy",
              "4.1": "network", "4.2": "network", "7.0": "policy", "7.26": "authentication", "7.23": "authentication",
              "7.25": "authentication", "7.27": "authentication", "7.24": "authentication", "7.0": "policy"}
+    if enh == "3.5":
+        return "server_busy", "enhanced"  # X.3.5 system incorrectly configured: a local error
     if enh and enh in byenh:
         return byenh[enh], "enhanced"
     bycode = {"421": "server_busy", "450": "server_busy", "451": "server_busy", "452": "server_busy",
