@@ -93,7 +93,11 @@ def load_overrides():
 
 def valid(reply):
     m = re.match(r"^([2-5][0-9][0-9])(?:[ -]|$)", reply)
-    return bool(m) and 400 <= int(m.group(1)) <= 599 and "\t" not in reply
+    if not (m and 400 <= int(m.group(1)) <= 599 and "\t" not in reply):
+        return False
+    # a text, not just an address or a code: two words of letters outside addresses
+    t = re.sub(r"<[^>]*>|\S+@\S+|https?://\S+|\b[2-5]\d\d[ -]|\b[245]\.\d+\.\d+", " ", reply.replace("\\n", " "))
+    return len(re.findall(r"[A-Za-z]{2,}", t)) >= 2
 
 
 def main():

@@ -122,6 +122,12 @@ def replies_in_text(text):
                     break
             if len(ml) > 1:
                 reply = "\\n".join(ml)
+            if kind in ("line", "transcript") and not re.match(code + r"(?: |$)", ml[-1]):
+                i = j
+                continue  # a piece of a multi-line reply whose last line is not here
+        if re.match(code + "-", reply) and not re.search(r"(?:^|\s|\\n)" + code + r"(?: |$)", reply):
+            i = j
+            continue  # the first line(s) of a multi-line reply without its last line: a piece
         reply = TRAILER.sub("", reply)
         reply = reply.replace("\t", " ").strip()
         found.append((kind, reply))

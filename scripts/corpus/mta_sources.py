@@ -88,7 +88,7 @@ def usable(t):
         return False  # keep failure replies only
     if not START.match(t):
         return False
-    if re.search(r"\$\{|\{\w+\}|%[a-z]|\\x|\\[0-7]{3}", t):
+    if re.search(r"\$\{|\{[^}]*\}|%[a-z]|\\x|\\[0-7]{3}", t):
         return False
     if len(t) < 8 or not re.search(r"[A-Za-z]{3}", t[4:]):
         return False
