@@ -30,7 +30,7 @@ RULES = [
     ("blocklisted", r"dnsbl|is an open relay|block for spam|blocked using|blacklisted|blocklisted|listed (?:at|in|on|by) (?:the )?(?:spamhaus|sorbs|dnsbl|rbl|\S+\.(?:org|net|com))"),
     ("sender_rejected", r"from: (?:domain|address)|as a from|domain of sender|sender (?:address|domain) (?:rejected|refused|invalid|unknown|must)|unroutable sender|unrouteable sender|bad (?:outbound )?sender|sender (?:rejected|refused|denied|verify failed)|invalid sender|sender (?:address )?not (?:allowed|accepted|verified)|unknown sender|emetteur invalide"),
     ("reputation", r"reputation|complaint|\[tss?0\d\]|temporarily deferred - 4\.16|service refuse|spam rate|sender score|senderscore"),
-    ("rate_limited", r"too many (?:login|auth\w*) attempts|intrusion prevention|\(s77719\)|excessive volume|ip frequency limited|sender frequency limited|domain frequency limited|unusual rate of[^\n]{0,300}rate limited"),
+    ("rate_limited", r"too many new tls sessions|too many (?:login|auth\w*) attempts|intrusion prevention|\(s77719\)|excessive volume|ip frequency limited|sender frequency limited|domain frequency limited|unusual rate of[^\n]{0,300}rate limited"),
     ("reputation", r"unsolicited mail originating|unusual rate of unsolicited"),
     ("too_many_connections", r"concurrent connections|connections limit|connection limit|connection frequency limited"),
     ("policy", r"cannot mail directly to|unsafe for mailing to|sites access list denies|does not accept masquerading|not from trusted ip"),
