@@ -27,6 +27,7 @@ def show(repo, path):
 
 def clean(reply):
     r = reply.replace("\t", " ").replace("\r", "").strip()
+    r = re.sub(r"(?:\^M)+$", "", r).strip()
     r = re.sub(r"^smtp;\s*", "", r, flags=re.I)
     r = re.sub(r"\s*\(in reply to (?:end of )?[A-Za-z /]+ command\)+\s*$", "", r)
     r = re.sub(r"[ ]{2,}", " ", r) if "\\n" not in r else r

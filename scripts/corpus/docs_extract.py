@@ -8,16 +8,17 @@ from common import ls, show, write
 
 
 def field_manual():
+  for repo, group, pre, name in (("ActiveCampaign+smtp-field-manual", "activecampaign-smtp-field-manual", "ActiveCampaign/smtp-field-manual:", "fieldmanual"),
+                                 ("fm+smtp-codes", "fm-smtp-codes", "fm/smtp-codes:", "fmcodes")):
     rows = []
-    repo = "ActiveCampaign+smtp-field-manual"
     for p in ls(repo, "data/codes"):
         d = json.loads(show(repo, p))
         for prov in d.get("providers", []):
             for r in prov.get("responses", []):
                 t = r.get("response", "")
-                rows.append((t, r.get("description", "")[:0], prov.get("id", "generic"),
-                             "ActiveCampaign/smtp-field-manual:" + p, "activecampaign-smtp-field-manual"))
-    write("fieldmanual", rows)
+                t = t.replace("$(_ipsrc)", "192.0.2.1").replace("{IP}", "192.0.2.1")
+                rows.append((t, "", prov.get("id", "generic"), pre + p, group))
+    write(name, rows)
 
 
 def zonemta():

@@ -34,6 +34,8 @@ SOURCES = [
     ("phires+go-guerrilla", r"\.go$", "go-guerrilla-source", "generic", "phires/go-guerrilla:"),
     ("mbhangui+indimail-mta", r"^indimail-mta-x/(smtpd|mini-smtpd|ofmipd|dnsbl|greylist|qmail-greyd|qmail-dkim|smtp_plugin|qmail-spamfilter|rblsmtpd|qmail-qmtpd)\.c$", "indimail-source", "indimail", "mbhangui/indimail-mta:"),
     ("hrs-allbsd+sendmail", r"^cf/(m4|feature|hack)/.*\.m4$", "sendmail-cf-m4", "sendmail", "hrs-allbsd/sendmail:"),
+    ("emersion+go-smtp", r"^[^/]*\.go$", "go-smtp-source", "generic", "emersion/go-smtp:"),
+    ("mhale+smtpd", r"^[^/]*\.go$", "go-smtp-source", "generic", "mhale/smtpd:"),
     ("trusteddomainproject+OpenDMARC", r"^opendmarc/.*\.c$", "milters-source", "opendmarc", "trusteddomainproject/OpenDMARC:"),
 ]
 
@@ -133,7 +135,7 @@ def main():
             continue
         n0 = len(rows)
         lang = "c" if repo.split("+")[0] in ("mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
-        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
+        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
             lang = "c"
         for p in files:
             if "/test" in p or p.startswith("test") or "_test." in p:
@@ -152,6 +154,9 @@ def main():
             # smtp_server_reply(cmd, 550, "5.1.1", "...")
             for m in re.finditer(r"\(\s*(?:[\w>.-]+\s*,\s*)?\"?([45][0-9][0-9])\"?\s*,\s*\"([245]\.[0-9]{1,3}\.[0-9]{1,3})\"\s*,\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
                 lits.append(f"{m.group(1)} {m.group(2)} {m.group(3)}")
+            # go-smtp: writeResponse(550, EnhancedCode{5, 1, 1}, "text")
+            for m in re.finditer(r"\(\s*([45][0-9][0-9]),\s*(?:smtp\.)?EnhancedCode\{(\d),\s*(\d+),\s*(\d+)\},\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
+                lits.append(f"{m.group(1)} {m.group(2)}.{m.group(3)}.{m.group(4)} {m.group(5)}")
             # Go: return 550, "5.1.1 text"
             for m in re.finditer(r"\breturn\s+([45][0-9][0-9]),\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
                 lits.append(f"{m.group(1)} {m.group(2)}")
