@@ -4,15 +4,24 @@
 - zone-eu/zone-mta config/bounces.txt               (the sample replies in its comment lines)
 """
 import json, re, sys
-from common import ls, show, write
+from common import ls, show, write, git
 
 
 def field_manual():
   for repo, group, pre, name in (("ActiveCampaign+smtp-field-manual", "activecampaign-smtp-field-manual", "ActiveCampaign/smtp-field-manual:", "fieldmanual"),
                                  ("fm+smtp-codes", "fm-smtp-codes", "fm/smtp-codes:", "fmcodes")):
     rows = []
-    for p in ls(repo, "data/codes"):
-        d = json.loads(show(repo, p))
+    # every version of every data/codes/*.json in the history (entries were edited and removed)
+    blobs = []
+    for line in git(repo, "rev-list", "--all", "--objects").decode().split("\n"):
+        parts = line.split(" ", 1)
+        if len(parts) == 2 and re.match(r"^data/codes/\d+\.json$", parts[1]):
+            blobs.append(parts)
+    for sha, p in blobs:
+        try:
+            d = json.loads(git(repo, "cat-file", "blob", sha))
+        except Exception:
+            continue
         for prov in d.get("providers", []):
             for r in prov.get("responses", []):
                 t = r.get("response", "")

@@ -13,6 +13,10 @@ COLLECTIONS = [
     ("cfortune+PHP-Bounce-Handler", "eml", r".*", "php-bounce-handler-eml", "cfortune/PHP-Bounce-Handler:"),
     ("prasad83+node-bounce-handler", "eml", r".*", "php-bounce-handler-eml", "prasad83/node-bounce-handler:"),
     ("postalsys+emailengine", "test/fixtures/bounces", r"\.eml$", "emailengine-fixtures", "postalsys/emailengine:"),
+    ("crisp-oss+email-bounce-parser", "test/fixtures", r"^test/fixtures/[^/]*$", "crisp-bounce-parser-fixtures", "crisp-oss/email-bounce-parser:"),
+    ("osandum+bounce-parser", "src/test/resources", r".*", "osandum-bounce-parser-fixtures", "osandum/bounce-parser:"),
+    ("mitio+bounce_email", "test/bounces", r".*", "bounce-email-gem-fixtures", "mitio/bounce_email:"),
+    ("ronbeltran+bounce_email", "tests/bounces", r".*", "bounce-email-gem-fixtures", "ronbeltran/bounce_email:"),
     ("mikel+mail", "spec/fixtures/emails", r"\.eml$", "ruby-mail-fixtures", "mikel/mail:"),
     ("crazy-max+CwsMailBounceHandler", "tests/emls", r".*", "cws-mailbouncehandler-emls", "crazy-max/CwsMailBounceHandler:"),
 ]

@@ -34,6 +34,8 @@ SOURCES = [
     ("phires+go-guerrilla", r"\.go$", "go-guerrilla-source", "generic", "phires/go-guerrilla:"),
     ("mbhangui+indimail-mta", r"^indimail-mta-x/(smtpd|mini-smtpd|ofmipd|dnsbl|greylist|qmail-greyd|qmail-dkim|smtp_plugin|qmail-spamfilter|rblsmtpd|qmail-qmtpd)\.c$", "indimail-source", "indimail", "mbhangui/indimail-mta:"),
     ("hrs-allbsd+sendmail", r"^cf/(m4|feature|hack)/.*\.m4$", "sendmail-cf-m4", "sendmail", "hrs-allbsd/sendmail:"),
+    ("sagredo-dev+qmail", r"^(qmail-smtpd\.c|chkuser\.c|chkuser_settings\.h|qmail-spp\.c)$", "qmail-patched-source", "qmail", "sagredo-dev/qmail:"),
+    ("svarshavchik+courier", r"^courier/courier/(submit|submit2|cmlmfilter)\.C$|^courier/courier/module\.(esmtp|local)/.*\.C$", "courier-source", "courier", "svarshavchik/courier:"),
     ("emersion+go-smtp", r"^[^/]*\.go$", "go-smtp-source", "generic", "emersion/go-smtp:"),
     ("mhale+smtpd", r"^[^/]*\.go$", "go-smtp-source", "generic", "mhale/smtpd:"),
     ("trusteddomainproject+OpenDMARC", r"^opendmarc/.*\.c$", "milters-source", "opendmarc", "trusteddomainproject/OpenDMARC:"),
@@ -134,7 +136,7 @@ def main():
             print("skip", repo, e)
             continue
         n0 = len(rows)
-        lang = "c" if repo.split("+")[0] in ("mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
+        lang = "c" if repo.split("+")[0] in ("sagredo-dev", "svarshavchik", "mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
         if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
             lang = "c"
         for p in files:
