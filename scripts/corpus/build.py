@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from norm import norm
 from label import label
-from split import choose_split
+from split import choose_split, freeze
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 DATA = os.path.join(ROOT, "tests", "data")
@@ -137,6 +137,8 @@ def main():
         assert r["category"] in CATS, r
         assert r["retry"] in ("yes", "no"), r
     split = choose_split(rows)
+    if "--freeze" in sys.argv:
+        freeze(split)
     with open(os.path.join(DATA, "corpus.tsv"), "w", encoding="utf-8") as f:
         f.write("reply\tcategory\tretry\tprovider\tsource\tgroup\tsplit\n")
         for r in rows:
@@ -153,8 +155,13 @@ def main():
         print(f"  {cat:22} dev {c[(cat,'dev')]:5}  test {c[(cat,'test')]:5}")
     thr = sum(1 for r in rows if r["category"] in ("rate_limited", "too_many_connections", "greylisted", "reputation", "server_busy"))
     print("throttling", thr)
+    THR = ("rate_limited", "too_many_connections", "greylisted", "reputation", "server_busy")
     for k, v in sorted(g.items(), key=lambda x: -x[1]):
-        print(f"  {k:40} {v:5} {split[k]}")
+        t = sum(1 for r in rows if r["group"] == k and r["category"] in THR)
+        print(f"  {k:40} {v:5} {split[k]:5} throttling {t}")
+    print("split rows", Counter(split[r["group"]] for r in rows))
+    print("split throttling", Counter(split[r["group"]] for r in rows if r["category"] in THR))
+    print("retry", Counter((r["retry"], split[r["group"]]) for r in rows))
 
 
 if __name__ == "__main__":
