@@ -12,6 +12,10 @@ import re
 
 # (category, regex) in order: the first match decides
 RULES = [
+    ("rate_limited", r"unusual (?:rate|amount) of[^.]*\..{0,200}rate limited|same message-id|try again later, closing connection"),
+    ("tls_required", r"rate limited because (?:tls|this message wasn.t sent over a tls|you.re not using a tls)"),
+    ("relay_denied", r"relay denied|credentials for relay"),
+    ("bad_domain", r"find the recipient domain"),
     ("authentication", r"(?:ptr record|unauthenticated|spf|dkim|dmarc).{0,300}rate limited|rate limited because .{0,80}(?:unauthenticated|spf|dkim|dmarc|ptr|authenticat)|spf record of the sending domain"),
     ("authentication", r"\bspf\b|dkim|dmarc"),
     ("other", r"login disabled"),
@@ -24,7 +28,7 @@ RULES = [
     ("content", r"eight bit data"),
     ("reputation", r"too many invalid addresses"),
     ("other", r"oauth"),
-    ("other", r"username and password|password not accepted|authentication (?:failed|unsuccessful|credentials invalid)|invalid credentials|incorrect authentication|authentication not allowed|bad ?credentials|auth(?:entication)? (?:mechanism )?(?:failed|failure)|invalid (?:user ?name|login)"),
+    ("other", r"log in (?:with|through) your web browser|username and password|password not accepted|authentication (?:failed|unsuccessful|credentials invalid)|invalid credentials|incorrect authentication|authentication not allowed|bad ?credentials|auth(?:entication)? (?:mechanism )?(?:failed|failure)|invalid (?:user ?name|login)"),
     ("protocol", r"smtplf|unauthenticated commands|starttls may not be repeated|tls already active|already (?:running|using|started) tls|line is too long|too many (?:bad |unrecognized |invalid )?commands|too many errors"),
     ("policy", r"not in whitelist|not in allowlist|policy rejection|local policy|for policy reasons|policy reasons"),
     ("blocklisted", r"dnsbl|is an open relay|block for spam|blocked using|blacklisted|blocklisted|listed (?:at|in|on|by) (?:the )?(?:spamhaus|sorbs|dnsbl|rbl|\S+\.(?:org|net|com))"),
@@ -159,6 +163,8 @@ def retry_of(reply, cat):
             return "no"
         return "yes"
     if code[0] == "5":
+        if cat == "rate_limited":
+            return "yes"  # a rate or quota window: later sending succeeds (as in replies.tsv)
         if RETRY_5XX.search(text) and not NOT_RETRY_5XX.search(text):
             return "yes"
         return "no"
