@@ -22,7 +22,7 @@ RULES = [
     ("tls_required", r"mta-sts"),
     ("rate_limited", r"too many recent messages"),
     ("sender_rejected", r"sender address malformed"),
-    ("protocol", r"(?:smtputf8|requiretls|chunking|8bitmime|pipelining|dsn|etrn|vrfy|expn|binarymime) (?:extension )?(?:has been |is )?disabled|body type|body value|malformed \w+ parameter|not allowed during|parameters? not recognized|address too long|extension (?:has been |is )?disabled|cannot use both|command .{0,12}not recognized|address syntax|not valid utf-?8|already speaking tls|tls already|binarymime|urlauth|imap url|malformed (?:cram|sasl|auth|response|base64)|cram-md5|syntax error|syntax:|body can only|userdata|http requests"),
+    ("protocol", r"(?:smtputf8|requiretls|chunking|8bitmime|pipelining|dsn|etrn|vrfy|expn|binarymime) (?:extension |command )?(?:has been |is )?disabled|body type|body value|malformed \w+ parameter|not allowed during|parameters? not recognized|address too long|extension (?:has been |is )?disabled|cannot use both|command .{0,12}not recognized|address syntax|not valid utf-?8|already speaking tls|tls already|binarymime|urlauth|imap url|malformed (?:cram|sasl|auth|response|base64)|cram-md5|syntax error|syntax:|body can only|userdata|http requests"),
     ("sender_rejected", r"not allowed to send from this address"),
     ("policy", r"multi-recipient bounce"),
     ("content", r"eight bit data"),

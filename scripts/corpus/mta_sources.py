@@ -36,6 +36,9 @@ SOURCES = [
     ("hrs-allbsd+sendmail", r"^cf/(m4|feature|hack)/.*\.m4$", "sendmail-cf-m4", "sendmail", "hrs-allbsd/sendmail:"),
     ("sagredo-dev+qmail", r"^(qmail-smtpd\.c|chkuser\.c|chkuser_settings\.h|qmail-spp\.c)$", "qmail-patched-source", "qmail", "sagredo-dev/qmail:"),
     ("svarshavchik+courier", r"^courier/courier/(submit|submit2|cmlmfilter)\.C$|^courier/courier/module\.(esmtp|local)/.*\.C$", "courier-source", "courier", "svarshavchik/courier:"),
+    ("davidmoten+subethasmtp", r"^src/main/.*\.java$", "java-smtp-servers-source", "generic", "davidmoten/subethasmtp:"),
+    ("greenmail-mail-test+greenmail", r"/src/main/.*\.java$", "java-smtp-servers-source", "generic", "greenmail-mail-test/greenmail:"),
+    ("cmail-mta+cmail", r"^cmail-[a-z]+/.*\.c$", "cmail-source", "cmail", "cmail-mta/cmail:"),
     ("emersion+go-smtp", r"^[^/]*\.go$", "go-smtp-source", "generic", "emersion/go-smtp:"),
     ("mhale+smtpd", r"^[^/]*\.go$", "go-smtp-source", "generic", "mhale/smtpd:"),
     ("trusteddomainproject+OpenDMARC", r"^opendmarc/.*\.c$", "milters-source", "opendmarc", "trusteddomainproject/OpenDMARC:"),
@@ -84,6 +87,8 @@ def placeholders_ok(lit):
 
 
 def usable(t):
+    if re.search(r"[\s:]['\"]$|(?:found|position|encountered|topic)$", t):
+        return False  # ends where a variable was to be inserted
     if re.search(r"[A-Za-z0-9]example\.com|example\.com[A-Za-z0-9]", t):
         return False  # a placeholder glued to a word: the literal is a fragment
     if "%" in t or re.search(r"(?i)(?:\s(?:for|to|from|of|with|at|in|by|is|the|as|and|on|address|host|domain|recipient|sender|user)|[(:=,])$", t):
@@ -136,8 +141,8 @@ def main():
             print("skip", repo, e)
             continue
         n0 = len(rows)
-        lang = "c" if repo.split("+")[0] in ("sagredo-dev", "svarshavchik", "mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
-        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
+        lang = "c" if repo.split("+")[0] in ("cmail-mta", "davidmoten", "greenmail-mail-test", "sagredo-dev", "svarshavchik", "mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
+        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "davidmoten", "greenmail-mail-test", "cmail-mta", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
             lang = "c"
         for p in files:
             if "/test" in p or p.startswith("test") or "_test." in p:
