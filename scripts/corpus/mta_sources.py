@@ -39,6 +39,10 @@ SOURCES = [
     ("davidmoten+subethasmtp", r"^src/main/.*\.java$", "java-smtp-servers-source", "generic", "davidmoten/subethasmtp:"),
     ("greenmail-mail-test+greenmail", r"/src/main/.*\.java$", "java-smtp-servers-source", "generic", "greenmail-mail-test/greenmail:"),
     ("cmail-mta+cmail", r"^cmail-[a-z]+/.*\.c$", "cmail-source", "cmail", "cmail-mta/cmail:"),
+    ("poolpOrg+filter-greylist", r"\.go$", "opensmtpd-filters-source", "opensmtpd", "poolpOrg/filter-greylist:"),
+    ("poolpOrg+filter-senderscore", r"\.go$", "opensmtpd-filters-source", "opensmtpd", "poolpOrg/filter-senderscore:"),
+    ("poolpOrg+filter-rspamd", r"\.go$", "opensmtpd-filters-source", "opensmtpd", "poolpOrg/filter-rspamd:"),
+    ("poolpOrg+filter-spfgreylist", r"\.go$", "opensmtpd-filters-source", "opensmtpd", "poolpOrg/filter-spfgreylist:"),
     ("emersion+go-smtp", r"^[^/]*\.go$", "go-smtp-source", "generic", "emersion/go-smtp:"),
     ("mhale+smtpd", r"^[^/]*\.go$", "go-smtp-source", "generic", "mhale/smtpd:"),
     ("trusteddomainproject+OpenDMARC", r"^opendmarc/.*\.c$", "milters-source", "opendmarc", "trusteddomainproject/OpenDMARC:"),
@@ -142,7 +146,7 @@ def main():
             continue
         n0 = len(rows)
         lang = "c" if repo.split("+")[0] in ("cmail-mta", "davidmoten", "greenmail-mail-test", "sagredo-dev", "svarshavchik", "mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
-        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "mbhangui", "davidmoten", "greenmail-mail-test", "cmail-mta", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
+        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "poolpOrg", "mbhangui", "davidmoten", "greenmail-mail-test", "cmail-mta", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
             lang = "c"
         for p in files:
             if "/test" in p or p.startswith("test") or "_test." in p:
@@ -164,6 +168,9 @@ def main():
             # go-smtp: writeResponse(550, EnhancedCode{5, 1, 1}, "text")
             for m in re.finditer(r"\(\s*([45][0-9][0-9]),\s*(?:smtp\.)?EnhancedCode\{(\d),\s*(\d+),\s*(\d+)\},\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
                 lits.append(f"{m.group(1)} {m.group(2)}.{m.group(3)}.{m.group(4)} {m.group(5)}")
+            # OpenSMTPD filter protocol: "reject|451 text", "disconnect|550 text"
+            for m in re.finditer(r"(?:reject|disconnect)\|([45][0-9][0-9] [^\"\n]*)\"", src):
+                lits.append(m.group(1))
             # Go: return 550, "5.1.1 text"
             for m in re.finditer(r"\breturn\s+([45][0-9][0-9]),\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
                 lits.append(f"{m.group(1)} {m.group(2)}")
