@@ -1,6 +1,8 @@
 //! Reading the labelled reply files in `tests/data/`.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::path::PathBuf;
 use std::process::Command;
 
