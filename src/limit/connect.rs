@@ -138,6 +138,15 @@ impl<I: Reference> Gate<I> {
         Ok(ahead.saturating_add(interval))
     }
 
+    /// Gives back the connection taken last: its session carried no message, so no
+    /// connection was opened (the throttle charges the first message before it
+    /// connects).
+    pub(super) fn refund(&mut self, settings: &Connections, now: I) {
+        if let Some(rate) = settings.rate {
+            self.due = self.due.saturating_sub(nanos(rate.interval())).max(now);
+        }
+    }
+
     /// A connection failed at connect, greeting or EHLO: the next waits when enough
     /// failed in a row.
     pub(super) fn failed(&mut self, settings: &Connections, now: I) {

@@ -87,7 +87,12 @@ impl<C: Clock + Clone> Limits<C> {
     /// Takes one session slot on the route's source, site and pair, or says why not.
     ///
     /// Order of checks: suspensions and then session caps, pair first, then site and
-    /// source. Nothing is taken when a `Wait` is returned.
+    /// source, then the pair's connection rate and backoff ([`LimitKind::Connections`]).
+    /// Nothing is taken when a `Wait` is returned. A permit counts as a connection; one
+    /// dropped before any message was charged gives it back, so charge the first
+    /// message before you connect (as [`Throttle`](crate::throttle::Throttle) does).
+    ///
+    /// [`LimitKind::Connections`]: super::LimitKind::Connections
     pub fn try_acquire(&self, route: &Route) -> Result<Permit<C>, Wait<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();

@@ -97,6 +97,14 @@ impl<C: Clock + Clone> Permit<C> {
         Ok(())
     }
 
+    /// A running suspension of the pair, site or source as a `Wait`, without charging
+    /// anything: a message charged earlier must not go out on a route suspended since.
+    pub(crate) fn check_suspended(&self) -> Result<(), Wait<C::Instant>> {
+        let now = self.inner.clock.now();
+        let mut state = self.inner.state.lock();
+        state.each_slot(self.keys, |slot, scope| slot.check_suspended(now, scope))
+    }
+
     /// Messages charged to this session.
     pub fn messages(&self) -> u32 {
         self.messages
@@ -172,6 +180,10 @@ impl<C: Clock> Drop for Permit<C> {
         }
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
+        if self.messages == 0 {
+            let connections = &self.inner.settings.connections;
+            state.pairs.at(self.keys.pair).gate.refund(connections, now);
+        }
         state.release(self.keys, now);
         drop(state);
         self.inner.released.notify_all();

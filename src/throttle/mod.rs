@@ -435,7 +435,15 @@ where
             });
         }
         if std::mem::take(&mut self.charged) {
-            return Step::Go;
+            // Charged when the session opened; the route may have been suspended since
+            // (another session heard a 421): then this one ends unused.
+            return match self.permit.check_suspended() {
+                Ok(()) => Step::Go,
+                Err(wait) => {
+                    self.ended = true;
+                    Step::Stop(wait)
+                }
+            };
         }
         let step = self.throttle.charge_step(&mut self.permit, deadline);
         match step {
