@@ -357,6 +357,17 @@ impl Running {
     pub fn messages(&self) -> Vec<Message> {
         self.shared.state.lock().messages.clone()
     }
+
+    /// How many accepted messages had the `Message-ID:` `id` (exactly once: 1).
+    pub fn delivered(&self, id: &str) -> usize {
+        let state = self.shared.state.lock();
+        let id = Some(id);
+        state
+            .messages
+            .iter()
+            .filter(|m| m.message_id.as_deref() == id)
+            .count()
+    }
 }
 
 impl Drop for Running {
