@@ -373,9 +373,10 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wakes the acceptor from accept().
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(acceptor) = self.acceptor.take() {
+        // Wakes the acceptor from accept(); if that fails, the acceptor is left behind
+        // rather than waited for forever.
+        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(acceptor) = self.acceptor.take().filter(|_| woken) {
             let _ = acceptor.join();
         }
         for stream in self.shared.streams.lock().values() {
