@@ -148,7 +148,8 @@ fn main() {
         eprintln!("hostile_receiver: 127.0.0.1:{}: {e}", config.port);
         std::process::exit(1);
     });
-    println!("listening on {} with {config:?}", running.addr());
+    let flags: Vec<String> = std::env::args().skip(1).collect();
+    println!("listening on {} ({})", running.addr(), flags.join(" "));
     let started = Instant::now();
     let mut next = Duration::from_secs(args.every);
     while !STOP.load(Ordering::SeqCst) {

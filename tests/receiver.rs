@@ -149,6 +149,8 @@ fn dialogue_and_recorded_messages() {
         messages[1].size,
         "Subject: two\nMessage-ID:\n <two@x.test>\n\n.\n".len()
     );
+    assert_eq!(rx.delivered("<one@x.test>"), 1);
+    assert_eq!(rx.delivered("<three@x.test>"), 0);
     let stats = rx.stats();
     assert_eq!((stats.connections, stats.messages), (1, 2));
     assert_eq!(stats.refused_at_greeting, 0);
@@ -246,6 +248,9 @@ fn token_bucket_refuses_mail_from_and_refills() {
         .starts_with("450 4.7.1"));
     let stats = rx.stats();
     assert_eq!((stats.messages, stats.refused(Kind::MessageRate)), (5, 4));
+    for id in ["<1@x>", "<2@x>", "<3@x>", "<4@x>", "<5@x>"] {
+        assert_eq!(rx.delivered(id), 1, "{id}");
+    }
 }
 
 #[test]

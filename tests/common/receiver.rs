@@ -137,7 +137,9 @@ pub struct Config {
     /// Strikes fade at one per this interval (zero: never).
     pub fade: Duration,
     /// At this many strikes the client is blocked (zero: never). Every refusal but
-    /// greylisting and the block's own is a strike.
+    /// greylisting and the block's own is a strike. Strikes go on fading during a
+    /// block; the ones left when it ends count toward the next. A block refuses
+    /// greetings only: connections open when it starts go on.
     pub block_after: u32,
     /// How long a block lasts; `None` (default): the rest of the run.
     pub block_for: Option<Duration>,
@@ -172,28 +174,6 @@ impl Default for Config {
     }
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("port", &self.port)
-            .field("host", &self.host)
-            .field("max_connections", &self.max_connections)
-            .field("connection_rate", &self.connection_rate)
-            .field("message_bucket", &self.message_bucket)
-            .field("message_window", &self.message_window)
-            .field("rate_after", &self.rate_after)
-            .field("messages_per_connection", &self.messages_per_connection)
-            .field("greylist", &self.greylist)
-            .field("tarpit", &self.tarpit)
-            .field("fade", &self.fade)
-            .field("block_after", &self.block_after)
-            .field("block_for", &self.block_for)
-            .field("read_timeout", &self.read_timeout)
-            .field("texts", &self.texts)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Why a reply refused something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -224,7 +204,7 @@ pub struct Client {
     pub blocked: bool,
     /// When the latest block started, by the receiver's clock.
     pub blocked_at: Option<Duration>,
-    /// When it ends (`None`: blocked or not, the block does not end).
+    /// When the latest block ends; `None` with `blocked_at` set: never.
     pub blocked_until: Option<Duration>,
     /// How many blocks started.
     pub blocks: u32,
@@ -377,14 +357,26 @@ impl Running {
     pub fn messages(&self) -> Vec<Message> {
         self.shared.state.lock().messages.clone()
     }
+
+    /// How many accepted messages had the `Message-ID:` `id` (exactly once: 1).
+    pub fn delivered(&self, id: &str) -> usize {
+        let state = self.shared.state.lock();
+        let id = Some(id);
+        state
+            .messages
+            .iter()
+            .filter(|m| m.message_id.as_deref() == id)
+            .count()
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wakes the acceptor from accept().
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(acceptor) = self.acceptor.take() {
+        // Wakes the acceptor from accept(); if that fails, the acceptor is left behind
+        // rather than waited for forever.
+        let woken = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(acceptor) = self.acceptor.take().filter(|_| woken) {
             let _ = acceptor.join();
         }
         for stream in self.shared.streams.lock().values() {
