@@ -9,8 +9,8 @@
 //! `cargo run --release --features lettre --example postfix -- --server 127.0.0.1:2526 --count 200`
 //!
 //! Prints a stats line every `--every` seconds (default 5), and a last one with the
-//! duplicate Message-IDs on Ctrl-C, at stdin EOF (unless `--ignore-stdin`) or after
-//! `--seconds N`. Flags: `--port N` `--host NAME` `--connections N` `--conn-rate N/SECS`
+//! duplicate Message-IDs at stdin EOF (Ctrl-D; unless `--ignore-stdin`) or after
+//! `--seconds N` (Ctrl-C ends it without the last line). Flags: `--port N` `--host NAME` `--connections N` `--conn-rate N/SECS`
 //! `--rate N/SECS` (token bucket) `--burst N` `--window N/SECS` (fixed window)
 //! `--rate-after SECS:N/SECS` `--per-connection N` `--greylist-secs S` `--tarpit-ms MS`
 //! `--strikes N` `--fade-secs S` `--block-secs S` (default: the rest of the run)
@@ -104,25 +104,6 @@ fn args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Sets STOP on Ctrl-C and SIGTERM, through the C library std links anyway.
-#[cfg(unix)]
-fn stop_on_signals() {
-    extern "C" fn handler(_signal: i32) {
-        STOP.store(true, Ordering::SeqCst);
-    }
-    extern "C" {
-        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-    }
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        signal(2, handler);
-        signal(15, handler);
-    }
-}
-
-#[cfg(not(unix))]
-fn stop_on_signals() {}
-
 fn line(running: &Running, started: Instant) -> String {
     format!(
         "t={:.0}s {}",
@@ -136,7 +117,6 @@ fn main() {
         eprintln!("hostile_receiver: {e}");
         std::process::exit(2);
     });
-    stop_on_signals();
     if !args.ignore_stdin {
         std::thread::spawn(|| {
             let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
