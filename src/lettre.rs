@@ -9,7 +9,11 @@
 //!   `AsyncSender` with feature `lettre-tokio`.
 //! - [`SmtpSender`] opens real sessions with lettre's `SmtpConnection` from the route's
 //!   source IP, so one connection carries several messages under one session slot and
-//!   QUIT is sent when the session ends.
+//!   QUIT is sent when the session ends. It sends MAIL, RCPT, DATA and the message one
+//!   command at a time, so each reply says which command it answered
+//!   ([`Reply::command`]) and the limits apply the stage rule; the replies of
+//!   `SmtpTransport` and `AsyncSmtpTransport` carry no stage (lettre does not say), so
+//!   their category alone decides.
 
 use std::net::SocketAddr;
 use std::time::Duration;

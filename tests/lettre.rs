@@ -94,3 +94,64 @@ async fn async_transport_is_an_async_sender() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The `SmtpSender` says which command each reply answered, against the test receiver.
+#[test]
+fn smtp_sender_replies_carry_their_command() {
+    use smtp_throttle::reply::Command;
+    use smtp_throttle::throttle::{Sender, TransportError};
+
+    #[path = "common/receiver.rs"]
+    #[allow(dead_code, unreachable_pub)]
+    mod receiver;
+
+    // Greylisting answers RCPT; a spent message bucket answers MAIL; a full server
+    // answers the greeting.
+    let grey = receiver::Receiver::start(receiver::Config {
+        greylist: Duration::from_secs(300),
+        max_connections: 1,
+        ..receiver::Config::default()
+    })
+    .unwrap();
+    let sender = SmtpSender::new(grey.addr(), "client.test").bind_source(false);
+    let mut session = sender.open(&route()).unwrap();
+    let reply = sender.send(&mut session, &message()).unwrap();
+    assert_eq!(
+        (reply.code().get(), reply.command()),
+        (450, Some(Command::RcptTo))
+    );
+    // The session goes on after the refused transaction; a second one is over the cap.
+    match sender.open(&route()) {
+        Err(TransportError::Rejected(reply)) => {
+            assert_eq!(
+                (reply.code().get(), reply.command()),
+                (421, Some(Command::Greeting))
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let reply = sender.send(&mut session, &message()).unwrap();
+    assert_eq!(reply.command(), Some(Command::RcptTo));
+    drop(session);
+
+    let rate = receiver::Receiver::start(receiver::Config {
+        message_bucket: Some(receiver::Bucket {
+            rate: receiver::Rate::new(1, Duration::from_secs(3600)),
+            burst: 1,
+        }),
+        ..receiver::Config::default()
+    })
+    .unwrap();
+    let sender = SmtpSender::new(rate.addr(), "client.test").bind_source(false);
+    let mut session = sender.open(&route()).unwrap();
+    let reply = sender.send(&mut session, &message()).unwrap();
+    assert_eq!(
+        (reply.code().get(), reply.command()),
+        (250, Some(Command::DataEnd))
+    );
+    let reply = sender.send(&mut session, &message()).unwrap();
+    assert_eq!(
+        (reply.code().get(), reply.command()),
+        (450, Some(Command::MailFrom))
+    );
+}
