@@ -102,7 +102,7 @@ fn smtp_sender_replies_carry_their_command() {
     use smtp_throttle::throttle::{Sender, TransportError};
 
     #[path = "common/receiver.rs"]
-    #[allow(dead_code, unreachable_pub)]
+    #[allow(unreachable_pub)]
     mod receiver;
 
     // Greylisting answers RCPT; a spent message bucket answers MAIL; a full server
