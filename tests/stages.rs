@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use governor::clock::{Clock, FakeRelativeClock};
+use governor::clock::{Clock, FakeRelativeClock, Reference};
 use smtp_throttle::limit::{LimitKind, Limits, PairSnapshot};
 use smtp_throttle::reply::Command;
 use smtp_throttle::retry::RetryPolicy;
@@ -171,22 +171,32 @@ fn failed_connections_back_off_doubling_until_a_message_goes_through() {
 
 #[test]
 fn connections_open_at_their_own_rate() {
-    // Default: 60 a minute, 10 at once, whatever the session cap.
+    // Default: 2 a second, 10 at once, whatever the session cap.
     let clock = FakeRelativeClock::default();
     let limits = Limits::builder_with_clock(clock.clone()).build().unwrap();
-    let mut opened = 0;
+    let start = clock.now();
+    let mut opened = 0u64;
     for _ in 0..600 {
-        match limits.try_acquire(&route()) {
-            Ok(permit) => {
-                opened += 1;
-                drop(permit);
-            }
+        // A connection counts once its first message is charged (a permit dropped
+        // before gives its connection back).
+        match limits.try_acquire(&route()).map(|mut p| p.try_message()) {
+            Ok(Ok(())) => opened += 1,
+            Ok(Err(_)) => clock.advance(Duration::from_millis(10)),
             Err(wait) => {
                 assert_eq!(wait.kind, LimitKind::Connections);
                 clock.advance(Duration::from_millis(100));
             }
         }
     }
-    // 10 at once, then one a second over the ~59 s the loop's refusals took.
-    assert!((60..=80).contains(&opened), "{opened}");
+    // 10 at once, then two a second.
+    let elapsed = Duration::from(clock.now().duration_since(start)).as_secs_f64();
+    let most = 10.0 + 2.0 * elapsed;
+    assert!(
+        opened as f64 <= most + 1.0 && opened as f64 >= most - 2.0,
+        "{opened} in {elapsed} s"
+    );
+    // Permits that carried no message opened no connection: they give it back.
+    for _ in 0..100 {
+        drop(limits.try_acquire(&route()).unwrap());
+    }
 }

@@ -221,7 +221,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
     }
 
     /// How pairs open connections: their connection rate and the backoff after failed
-    /// connections (default [`Connections::default`]: 60 a minute, 10 at once; 1 s,
+    /// connections (default [`Connections::default`]: 2 a second, 10 at once; 1 s,
     /// 2 s, 4 s … up to 5 minutes after each failure).
     #[must_use]
     pub fn connections(mut self, connections: Connections) -> Self {

@@ -32,13 +32,13 @@ pub struct Connections {
 }
 
 impl Default for Connections {
-    /// What a cautious sender picks: one new connection a second per pair on average,
-    /// ten at once (the default session cap); after each failed connection the next
-    /// waits 1 s, 2 s, 4 s … up to 5 minutes, until a message goes through again; an
-    /// open session waits at most 5 s for its next message.
+    /// What a cautious sender picks: two new connections a second per pair on average
+    /// (120 a minute), ten at once (the default session cap); after each failed connection the next waits
+    /// 1 s, 2 s, 4 s … up to 5 minutes, until a message goes through again; an open
+    /// session waits at most 5 s for its next message.
     fn default() -> Self {
         Self {
-            rate: Rate::per_minute(60).and_then(|r| r.with_burst(10)).ok(),
+            rate: Rate::per_minute(120).and_then(|r| r.with_burst(10)).ok(),
             failures_before_delay: 1,
             first_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(300),
