@@ -149,29 +149,14 @@ pub(super) fn adapt<C: Clock + Clone>(
         pair.successes = 0;
         fewer_sessions(pair, fleet_sessions);
     }
-    if at_connect(reply) && reply.severity == Severity::Transient {
+    // Refused before any message: a failed connection, and not a verdict on the rate
+    // unless the server says it is about reputation or names a wait.
+    let refused_connection = at_connect(reply) && reply.severity == Severity::Transient;
+    if refused_connection {
         pair.gate.failed(connections, now);
-        // Refused before any message: not a verdict on the rate, unless the server
-        // says it is about reputation or names a wait.
-        match reply.category {
-            Category::Reputation => throttle(
-                clock,
-                pair,
-                now,
-                adaptive,
-                pause_until(adaptive.reputation_pause),
-            ),
-            Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
-            _ => {
-                if let Some(hint) = reply.retry_hint {
-                    pair.slot.suspend(later(now, hint.min(MAX_PERIOD)));
-                }
-            }
-        }
-        return;
     }
     match reply.category {
-        Category::RateLimited => throttle(
+        Category::RateLimited if !refused_connection => throttle(
             clock,
             pair,
             now,
@@ -186,6 +171,9 @@ pub(super) fn adapt<C: Clock + Clone>(
             pause_until(adaptive.reputation_pause),
         ),
         Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
+        _ if refused_connection && reply.retry_hint.is_some() => {
+            pair.slot.suspend(pause_until(Duration::ZERO))
+        }
         _ => {}
     }
 }
