@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use governor::clock::FakeRelativeClock;
 use governor::{Quota, RateLimiter};
-use smtp_throttle::limit::{Limits, Rate, ScopeLimits, SiteLimits};
+use smtp_throttle::limit::{Connections, Limits, Rate, ScopeLimits, SiteLimits};
 use smtp_throttle::route::{Destination, Route};
 
 const STEP: Duration = Duration::from_micros(1);
@@ -29,6 +29,11 @@ fn limits(clock: &FakeRelativeClock) -> Limits<FakeRelativeClock> {
             site: ScopeLimits::UNLIMITED,
             pair: ScopeLimits::sessions(64).with_rate(rate),
             deliveries_per_session: None,
+        })
+        // New connections at the same pace: the gate is checked, never in the way.
+        .connections(Connections {
+            rate: Some(rate),
+            ..Connections::default()
         })
         .build()
         .expect("valid limits")

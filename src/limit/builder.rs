@@ -300,6 +300,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             presets: self.presets,
             adaptive: self.adaptive,
             connections: self.connections,
+            pace: self.connections.pace(),
             max_routes: self.max_routes,
             idle_after: self.idle_after,
             overflow: Site::Named(Arc::from("(overflow)")),

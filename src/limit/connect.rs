@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use governor::clock::Reference;
+use governor::nanos::Nanos;
 
 use super::rate::{Rate, MAX_PERIOD};
-use super::time::{later, nanos, since};
+use super::time::{later, nanos};
 use super::wait::{LimitKind, LimitScope, Wait};
 use crate::error::ConfigError;
 
@@ -81,6 +82,18 @@ impl Connections {
         Ok(())
     }
 
+    /// The connection rate as GCRA's interval and tolerance in nanoseconds, worked
+    /// out once so that the gate does no division on the decision path.
+    pub(super) fn pace(&self) -> Option<Pace> {
+        self.rate.map(|rate| {
+            let interval = rate.interval();
+            Pace {
+                interval: nanos(interval),
+                tolerance: nanos(interval.saturating_mul(rate.burst().saturating_sub(1))),
+            }
+        })
+    }
+
     /// The delay after `failures` failed connections in a row.
     fn delay(&self, failures: u32) -> Option<Duration> {
         let beyond = failures.checked_sub(self.failures_before_delay)?;
@@ -89,6 +102,14 @@ impl Connections {
             .saturating_mul(1u32.checked_shl(beyond.min(31)).unwrap_or(u32::MAX));
         Some(doubled.min(self.max_delay.max(self.first_delay)))
     }
+}
+
+/// A connection rate as GCRA keeps it: one connection every `interval`, `tolerance`
+/// ahead of that at most (the burst).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pace {
+    interval: Nanos,
+    tolerance: Nanos,
 }
 
 /// A pair's connection gate: its connection rate and the backoff after failures.
@@ -115,7 +136,7 @@ impl<I: Reference> Gate<I> {
 
     /// Takes one connection, or says until when none may open; returns how long the
     /// spent cell binds.
-    pub(super) fn check(&mut self, settings: &Connections, now: I) -> Result<Duration, Wait<I>> {
+    pub(super) fn check(&mut self, pace: Option<Pace>, now: I) -> Result<Nanos, Wait<I>> {
         let refuse = |until| Wait {
             until: Some(until),
             scope: LimitScope::Pair,
@@ -124,26 +145,28 @@ impl<I: Reference> Gate<I> {
         if self.backing_off(now) {
             return Err(refuse(self.after));
         }
-        let Some(rate) = settings.rate else {
-            return Ok(Duration::ZERO);
+        let Some(Pace {
+            interval,
+            tolerance,
+        }) = pace
+        else {
+            return Ok(Nanos::new(0));
         };
-        let interval = rate.interval();
-        let tolerance = interval.saturating_mul(rate.burst().saturating_sub(1));
         let due = self.due.max(now);
-        let ahead = since(due, now);
+        let ahead = due.duration_since(now);
         if ahead > tolerance {
-            return Err(refuse(due.saturating_sub(nanos(tolerance))));
+            return Err(refuse(due.saturating_sub(tolerance)));
         }
-        self.due = later(due, interval);
-        Ok(ahead.saturating_add(interval))
+        self.due = due + interval;
+        Ok(ahead + interval)
     }
 
     /// Gives back the connection taken last: its session carried no message, so no
     /// connection was opened (the throttle charges the first message before it
     /// connects).
-    pub(super) fn refund(&mut self, settings: &Connections, now: I) {
-        if let Some(rate) = settings.rate {
-            self.due = self.due.saturating_sub(nanos(rate.interval())).max(now);
+    pub(super) fn refund(&mut self, pace: Option<Pace>, now: I) {
+        if let Some(pace) = pace {
+            self.due = self.due.saturating_sub(pace.interval).max(now);
         }
     }
 

@@ -12,7 +12,7 @@ use super::alert::Alert;
 use super::fleet::{self, Fleet, SharedStatus};
 use super::inner::Inner;
 use super::permit::Permit;
-use super::time::{later, since};
+use super::time::since;
 use super::wait::{LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
 use crate::route::Route;
@@ -100,8 +100,8 @@ impl<C: Clock + Clone> Limits<C> {
         state.each_slot(keys, |slot, scope| slot.check_open(now, scope))?;
         // Last, as it spends a cell: the pair's connection rate and backoff.
         let pair = state.pairs.at(keys.pair);
-        let binds = pair.gate.check(&self.inner.settings.connections, now)?;
-        pair.slot.binds_until = pair.slot.binds_until.max(later(now, binds));
+        let binds = pair.gate.check(self.inner.settings.pace, now)?;
+        pair.slot.binds_until = pair.slot.binds_until.max(now + binds);
         state.open(keys, now);
         let max_messages = state.sites.at(keys.site).deliveries;
         let plan = self

@@ -181,8 +181,8 @@ impl<C: Clock> Drop for Permit<C> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
         if self.messages == 0 {
-            let connections = &self.inner.settings.connections;
-            state.pairs.at(self.keys.pair).gate.refund(connections, now);
+            let pace = self.inner.settings.pace;
+            state.pairs.at(self.keys.pair).gate.refund(pace, now);
         }
         state.release(self.keys, now);
         drop(state);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::adapt::Adaptive;
 use super::alert::{Alert, Escalation};
-use super::connect::Connections;
+use super::connect::{Connections, Pace};
 use super::site::{ScopeLimits, SiteLimits};
 use super::warm_up::WarmUp;
 use crate::route::Site;
@@ -22,6 +22,8 @@ pub(super) struct Settings {
     pub(super) presets: bool,
     pub(super) adaptive: Adaptive,
     pub(super) connections: Connections,
+    /// `connections.rate` as the gate uses it.
+    pub(super) pace: Option<Pace>,
     pub(super) max_routes: usize,
     pub(super) idle_after: Duration,
     pub(super) overflow: Site,

@@ -6,7 +6,7 @@ use governor::clock::Clock;
 
 use super::bucket::Bucket;
 use super::site::ScopeLimits;
-use super::time::{later, since};
+use super::time::since;
 use super::wait::{LimitKind, LimitScope, Wait};
 
 /// One scope's state: sessions in flight, their cap, the rate, a suspension.
@@ -85,7 +85,7 @@ impl<C: Clock + Clone> Slot<C> {
             scope,
             kind: LimitKind::Rate,
         })?;
-        self.binds_until = self.binds_until.max(later(now, bucket.refill()));
+        self.binds_until = self.binds_until.max(now + bucket.refill());
         Ok(())
     }
 
@@ -94,7 +94,7 @@ impl<C: Clock + Clone> Slot<C> {
     pub(super) fn set_rate(&mut self, clock: &C, now: C::Instant, rate: Option<(Duration, u32)>) {
         self.rate = rate.map(|(interval, burst)| Bucket::new(clock, interval, burst, true));
         if let Some(bucket) = &self.rate {
-            self.binds_until = self.binds_until.max(later(now, bucket.refill()));
+            self.binds_until = self.binds_until.max(now + bucket.refill());
         }
     }
 }
