@@ -361,3 +361,36 @@ fn no_connection_is_opened_that_cannot_send() {
     assert!(sessions <= 1, "{sessions} sessions opened on a spent rate");
     assert_eq!(sender.opened.load(Ordering::SeqCst), delivered + sessions);
 }
+
+#[test]
+fn a_session_that_cannot_send_soon_is_closed_not_held() {
+    use smtp_throttle::limit::LimitScope;
+    // 6 a minute: the next message is 10 s away, past the 5 s a session may idle.
+    let clock = FakeRelativeClock::default();
+    let throttle = throttle(&clock, 2, 6);
+    let sender = Connections::default();
+    let mut session = throttle
+        .session(&sender, &route(), Duration::from_secs(1))
+        .unwrap()
+        .unwrap();
+    let mut history = throttle.history();
+    assert!(matches!(
+        session.try_send("one", &mut history),
+        Ok(Outcome::Delivered { .. })
+    ));
+    let wait = session
+        .send("two", &mut history, Duration::from_secs(60))
+        .unwrap_err();
+    assert_eq!(wait.kind, LimitKind::Rate);
+    assert!(session.is_ended(), "closed rather than held 10 s idle");
+    drop(session);
+    // A suspension ends an open session before it sends, also its first message.
+    clock.advance(Duration::from_secs(10));
+    let mut session = throttle.try_session(&sender, &route()).unwrap().unwrap();
+    let until = clock.now() + Nanos::from(Duration::from_secs(60));
+    throttle.limits().suspend(&route(), LimitScope::Site, until);
+    let wait = session.try_send("three", &mut history).unwrap_err();
+    assert_eq!(wait.kind, LimitKind::Suspended);
+    assert!(session.is_ended());
+    assert_eq!(sender.sent.load(Ordering::SeqCst), 1);
+}
