@@ -274,6 +274,7 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn snapshot(&self, route: &Route) -> Option<PairSnapshot<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
+        state.sweep_if_due(now, self.inner.settings.idle_after);
         let keys = state.find(route.source(), route.site())?;
         let slot = &state.pairs.at(keys.pair).slot;
         Some(PairSnapshot {
@@ -296,6 +297,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// Sessions in flight on the route's pair.
     pub fn in_flight(&self, route: &Route) -> u32 {
         let mut state = self.inner.state.lock();
+        state.sweep_if_due(self.inner.clock.now(), self.inner.settings.idle_after);
         match state.find(route.source(), route.site()) {
             Some(keys) => state.pairs.at(keys.pair).slot.in_flight,
             None => 0,
@@ -316,7 +318,9 @@ impl<C: Clock + Clone> Limits<C> {
     /// Routes (source, site pairs) tracked now, at most
     /// [`max_routes`](super::LimitsBuilder::max_routes) (the overflow route included).
     pub fn len(&self) -> usize {
-        self.inner.state.lock().routes()
+        let mut state = self.inner.state.lock();
+        state.sweep_if_due(self.inner.clock.now(), self.inner.settings.idle_after);
+        state.routes()
     }
 
     /// Whether no route is tracked.

@@ -187,15 +187,7 @@ impl<C: Clock + Clone> State<C> {
     /// pair (default site limits). Memory stays bounded while mail still flows.
     pub(super) fn keys(&mut self, make: &Creation<'_, C>, ip: IpAddr, site: &Site) -> Keys {
         let now = make.now;
-        let sweep = (make.idle_after / 2).max(Duration::from_secs(1));
-        match self.last_sweep {
-            Some(at) if since(now, at) < sweep => {}
-            Some(_) => {
-                self.prune(now, make.idle_after);
-                self.last_sweep = Some(now);
-            }
-            None => self.last_sweep = Some(now),
-        }
+        self.sweep_if_due(now, make.idle_after);
         if let Some(keys) = self.find(ip, site) {
             return keys;
         }
@@ -228,6 +220,20 @@ impl<C: Clock + Clone> State<C> {
             return keys;
         }
         self.insert_pair(make, source, site)
+    }
+
+    /// Forgets what no longer binds when the last sweep is half `idle_after` (at least
+    /// a second) ago: every look at the routes sees them as a decision would.
+    pub(super) fn sweep_if_due(&mut self, now: C::Instant, idle_after: Duration) {
+        let every = (idle_after / 2).max(Duration::from_secs(1));
+        match self.last_sweep {
+            Some(at) if since(now, at) < every => {}
+            Some(_) => {
+                self.prune(now, idle_after);
+                self.last_sweep = Some(now);
+            }
+            None => self.last_sweep = Some(now),
+        }
     }
 
     fn regular_pairs(&self) -> usize {
