@@ -333,7 +333,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// suspension, no rate whose spent cells are still missing (a day quota binds
     /// until it has refilled) and no warm-up day running; returns how many. The same
     /// sweep runs by itself every half `idle_after` (at least a second apart) on the
-    /// next decision, and when the route cap is reached.
+    /// next decision or look at the routes (`snapshot`, `len`, `in_flight`), and when
+    /// the route cap is reached.
     pub fn prune_idle(&self) -> usize {
         let now = self.inner.clock.now();
         self.inner
