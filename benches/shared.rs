@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use smtp_throttle::limit::{Limits, Rate, ScopeLimits, SiteLimits};
+use smtp_throttle::limit::{Connections, Limits, Rate, ScopeLimits, SiteLimits};
 use smtp_throttle::route::{Destination, Route};
 use smtp_throttle::shared::RedisLimits;
 
@@ -31,11 +31,17 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
 
     let builder = || {
-        Limits::builder().site_default(SiteLimits {
-            site: ScopeLimits::UNLIMITED,
-            pair: ScopeLimits::sessions(64).with_rate(rate),
-            deliveries_per_session: None,
-        })
+        Limits::builder()
+            .site_default(SiteLimits {
+                site: ScopeLimits::UNLIMITED,
+                pair: ScopeLimits::sessions(64).with_rate(rate),
+                deliveries_per_session: None,
+            })
+            // New connections at the same pace: the gate is checked, never in the way.
+            .connections(Connections {
+                rate: Some(rate),
+                ..Connections::default()
+            })
     };
     let limits = builder().build().expect("valid limits");
     let acquire_message_release = |limits: &Limits| {
