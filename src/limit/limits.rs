@@ -170,8 +170,8 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn feedback(&self, route: &Route, reply: &Classification) {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        let about_route = about_route(reply) && reply.severity != Severity::Success;
-        let objection = about_route
+        let route_reply = about_route(reply) && reply.severity != Severity::Success;
+        let objection = route_reply
             && matches!(
                 reply.category,
                 Category::RateLimited
@@ -217,7 +217,7 @@ impl<C: Clock + Clone> Limits<C> {
             (&settings.adaptive, &settings.connections),
             fleet_sessions,
         );
-        if about_route {
+        if route_reply {
             settings
                 .escalation
                 .count(&mut state, keys, reply, now, &mut alerts);

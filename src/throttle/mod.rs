@@ -229,13 +229,19 @@ where
         attempt: Result<Reply, TransportError>,
         history: &mut History<C::Instant>,
     ) -> Outcome<C::Instant> {
-        let classification = match &attempt {
+        let classification = self.classify(&attempt);
+        self.outcome(route, classification, history)
+    }
+
+    /// What an attempt's result means: the reply by the throttle's classifier, a
+    /// transport failure by its kind.
+    fn classify(&self, attempt: &Result<Reply, TransportError>) -> Classification {
+        match attempt {
             Ok(reply) | Err(TransportError::Rejected(reply)) => {
                 self.inner.classifier.classify(reply)
             }
             Err(error) => error.classification(),
-        };
-        self.outcome(route, classification, history)
+        }
     }
 
     /// Turns a failure to open a session ([`Sender::open`]) into an outcome for the
@@ -249,15 +255,13 @@ where
         error: TransportError,
         history: &mut History<C::Instant>,
     ) -> Outcome<C::Instant> {
-        let mut classification = match &error {
-            TransportError::Rejected(reply) => self.inner.classifier.classify(reply),
-            other => other.classification(),
-        };
-        classification.command.get_or_insert(match error {
+        let stage = match &error {
             TransportError::Rejected(_) => Command::Greeting,
             TransportError::Tls(_) => Command::StartTls,
             _ => Command::Connect,
-        });
+        };
+        let mut classification = self.classify(&Err(error));
+        classification.command.get_or_insert(stage);
         self.outcome(route, classification, history)
     }
 
