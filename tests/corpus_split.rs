@@ -1,14 +1,11 @@
 //! The large corpus (`tests/data/corpus.tsv`) and its frozen split by source group
 //! (`tests/data/corpus-split.tsv`): every row a parseable, labelled real reply in a group
 //! the split names, whole groups on one side, about 30 % of the rows held out for
-//! testing. Also prints how `classify` does on each side today (`-- --nocapture`);
-//! the floors on the test split come with the rules written from the dev side only.
+//! testing. How `classify` does on each side is `tests/corpus.rs`.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-
-use smtp_throttle::classify;
 
 fn split_table() -> HashMap<String, String> {
     let path = format!("{}/tests/data/corpus-split.tsv", env!("CARGO_MANIFEST_DIR"));
@@ -85,26 +82,4 @@ fn the_corpus_is_split_by_whole_source_groups() {
             );
         }
     }
-}
-
-#[test]
-fn accuracy_today_by_side() {
-    let rows = common::load("corpus.tsv");
-    let groups = row_groups();
-    let mut sides: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for (row, (_, split)) in rows.iter().zip(&groups) {
-        let c = classify(&row.reply);
-        let side = sides.entry(split.as_str()).or_default();
-        side.0 += 1;
-        side.1 += usize::from(c.category == row.category);
-        side.2 += usize::from(c.retry == row.retry);
-    }
-    for (side, (n, category, retry)) in &sides {
-        println!(
-            "{side}: {n} replies, category {:.1} %, retry {:.1} %",
-            *category as f64 * 100.0 / *n as f64,
-            *retry as f64 * 100.0 / *n as f64
-        );
-    }
-    assert_eq!(sides.len(), 2, "both sides have rows");
 }

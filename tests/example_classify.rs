@@ -35,11 +35,11 @@ fn classify_example_output_shape() {
         lines,
         [
             "rate_limited\tyes\ttransient\ttext.security_deferral",
-            "unknown_user\tno\tpermanent\tesc.bad_mailbox",
+            "unknown_user\tno\tpermanent\tesc.x.1.1",
             "error\tline 1: expected a three-digit reply code, found \"hello\"",
             "error\t999 is not an SMTP reply code (expected 200 to 599)",
             "greylisted\tyes\ttransient\ttext.greylisted",
-            "policy\tno\tpermanent\tesc.not_authorized",
+            "policy\tno\tpermanent\tesc.x.7.1",
         ]
     );
 }

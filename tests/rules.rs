@@ -8,9 +8,28 @@ use std::collections::BTreeMap;
 use smtp_throttle::classify::{Category, Classifier, Rule};
 use smtp_throttle::{classify, Reply, RuleError};
 
+/// The replies the rules were written from: the original corpus, the witnesses, and
+/// the development side of the large corpus (never its test side).
 fn all_rows() -> Vec<common::Labelled> {
     let mut rows = common::load("replies.tsv");
     rows.extend(common::load("witnesses.tsv"));
+    let path = format!("{}/tests/data/corpus.tsv", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let dev: Vec<bool> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.ends_with("\tdev"))
+        .collect();
+    let corpus = common::load("corpus.tsv");
+    assert_eq!(corpus.len(), dev.len());
+    rows.extend(
+        corpus
+            .into_iter()
+            .zip(dev)
+            .filter(|(_, d)| *d)
+            .map(|(r, _)| r),
+    );
     rows
 }
 

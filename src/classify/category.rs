@@ -118,18 +118,18 @@ impl Category {
     /// whatever the reply code says.
     ///
     /// These are the reasons that concern *when* a message is sent, not the message
-    /// itself: rate and connection limits, greylisting, a busy server, a lost
-    /// connection, too many recipients in one transaction. Providers send some of them
-    /// with 5xx codes (Gmail's `550 5.2.1 … receiving mail at a rate …`), yet a later try
-    /// succeeds. For every other category the reply's own class decides.
+    /// itself: rate and connection limits, greylisting, too many recipients in one
+    /// transaction. Providers send some of them with 5xx codes (Gmail's `550 5.2.1 …
+    /// receiving mail at a rate …`), yet a later try succeeds. For every other category
+    /// the reply's own class decides: a busy server or a lost connection answered with
+    /// 5xx (`554 Service unavailable`) is that server's final word, and the rules that
+    /// read "try again later" in a 5xx say so themselves.
     pub const fn retry_regardless_of_code(self) -> bool {
         matches!(
             self,
             Category::RateLimited
                 | Category::TooManyConnections
                 | Category::Greylisted
-                | Category::ServerBusy
-                | Category::Network
                 | Category::TooManyRecipients
         )
     }

@@ -10,7 +10,7 @@ use aho_corasick::{Anchored, MatchKind, StartKind};
 
 use super::classification::RuleId;
 use super::rule::{reply_enhanced_fits, EnhancedPattern};
-use super::{builtin, text, Category, Classification, Rule, Severity};
+use super::{builtin, registry, text, Category, Classification, Rule, Scope, Severity};
 use crate::error::RuleError;
 use crate::provider::{Provider, MARKERS};
 use crate::reply::Reply;
@@ -60,6 +60,20 @@ struct Inner {
     phrase_providers: Vec<u32>,
     /// Rules without phrases: candidates whatever the text holds.
     textless: [u64; RULE_WORDS],
+    /// With the built-in rules, where the enhanced-code registry comes in: its specific
+    /// codes decide ahead of the rules from the first index on (the general text rules),
+    /// its vague codes ahead of those from the second (the basic-code rules).
+    registry_from: Option<(usize, usize)>,
+}
+
+/// What decided a reply: a rule, or the enhanced-code registry.
+struct Decision {
+    id: RuleId,
+    category: Category,
+    retry: Option<bool>,
+    scope: Option<Scope>,
+    provider: Option<Provider>,
+    retry_after: Option<std::time::Duration>,
 }
 
 struct Compiled {
@@ -73,6 +87,32 @@ struct Compiled {
     retry: Option<bool>,
     scope: Option<super::Scope>,
     retry_after: Option<std::time::Duration>,
+}
+
+impl Compiled {
+    fn decision(&self) -> Decision {
+        Decision {
+            id: self.id.clone(),
+            category: self.category,
+            retry: self.retry,
+            scope: self.scope,
+            provider: self.provider,
+            retry_after: self.retry_after,
+        }
+    }
+}
+
+impl registry::Meaning {
+    fn decision(&self) -> Decision {
+        Decision {
+            id: RuleId::builtin(self.id),
+            category: self.category,
+            retry: self.retry,
+            scope: self.scope,
+            provider: None,
+            retry_after: None,
+        }
+    }
 }
 
 /// Builds a [`Classifier`]; see [`Classifier::builder`].
@@ -107,10 +147,15 @@ impl ClassifierBuilder {
     pub fn build(self) -> Result<Classifier, RuleError> {
         let user = self.rules.len();
         let mut rules = self.rules;
+        let mut registry_from = None;
         if self.builtins {
             rules.extend(builtin::rules());
+            let general = rules.len();
+            rules.extend(builtin::general_rules());
+            registry_from = Some((general, rules.len()));
+            rules.extend(builtin::code_rules());
         }
-        let inner = Inner::compile(rules)?;
+        let inner = Inner::compile(rules, registry_from)?;
         if let Some((rule, by)) = inner.shadowed().into_iter().find(|&(rule, _)| rule < user) {
             return Err(RuleError::Shadowed {
                 rule: inner.rules[rule].id.to_string(),
@@ -211,7 +256,7 @@ impl Phrases {
 }
 
 impl Inner {
-    fn compile(rules: Vec<Rule>) -> Result<Self, RuleError> {
+    fn compile(rules: Vec<Rule>, registry_from: Option<(usize, usize)>) -> Result<Self, RuleError> {
         if rules.len() > MAX_RULES {
             return Err(RuleError::TooMany {
                 what: "rules",
@@ -320,6 +365,7 @@ impl Inner {
             phrase_rules,
             phrase_providers,
             textless,
+            registry_from,
         })
     }
 
@@ -348,12 +394,12 @@ impl Inner {
             (0..MARKERS.len()).any(|i| providers & (1 << i) != 0 && MARKERS[i].0 == provider)
         };
         let code = reply.code().get();
-        let decided = candidates
+        let rule = candidates
             .iter()
             .enumerate()
             .flat_map(|(word, &bits)| set_bits(bits).map(move |bit| word * 64 + bit))
-            .map(|r| &self.compiled[r])
-            .find(|rule| {
+            .find(|&r| {
+                let rule = &self.compiled[r];
                 rule.codes.0 <= code
                     && code <= rule.codes.1
                     && reply_enhanced_fits(rule.enhanced.as_ref(), reply)
@@ -361,27 +407,44 @@ impl Inner {
                     && !rule.unless.iter().any(|&p| found(p))
                     && rule.provider.is_none_or(provider_seen)
             });
-        let category = decided.map_or(Category::Other, |rule| rule.category);
+        let registry = match (self.registry_from, rule) {
+            // Like the rules' default code range, the registry judges failures only.
+            (Some((general, basic)), r) if code >= 400 && r.is_none_or(|r| r >= general) => reply
+                .enhanced()
+                .or_else(|| text::trailing_code(reply.text()))
+                .and_then(registry::lookup)
+                .filter(|&(_, says)| {
+                    says == registry::Says::Specific || r.is_none_or(|r| r >= basic)
+                })
+                .map(|(meaning, _)| meaning),
+            _ => None,
+        };
+        let decided = match registry {
+            Some(meaning) => Some(meaning.decision()),
+            None => rule.map(|r| self.compiled[r].decision()),
+        };
+        let decided = decided.as_ref();
+        let category = decided.map_or(Category::Other, |d| d.category);
         let retry = matches!(severity, Severity::Transient | Severity::Permanent)
             && decided
-                .and_then(|rule| rule.retry)
+                .and_then(|d| d.retry)
                 .unwrap_or_else(|| category.retry_regardless_of_code() || reply.is_transient());
         Classification {
             category,
             severity,
             retry,
             scope: decided
-                .and_then(|rule| rule.scope)
+                .and_then(|d| d.scope)
                 .unwrap_or(category.default_scope()),
             provider: decided
-                .and_then(|rule| rule.provider)
+                .and_then(|d| d.provider)
                 .or_else(|| first_provider(providers)),
             retry_hint: if retry {
-                text::retry_hint(reply.text()).or(decided.and_then(|rule| rule.retry_after))
+                text::retry_hint(reply.text()).or(decided.and_then(|d| d.retry_after))
             } else {
                 None
             },
-            rule: decided.map_or(RuleId::DEFAULT, |rule| rule.id.clone()),
+            rule: decided.map_or(RuleId::DEFAULT, |d| d.id.clone()),
             command: reply.command(),
             code: Some(reply.code()),
         }

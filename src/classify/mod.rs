@@ -11,14 +11,17 @@
 //! ```
 //!
 //! Rules are tried in order and the first that matches decides: the user's own rules
-//! (see [`Classifier::builder`]), then provider tags and texts, generic text, enhanced
-//! status codes and basic reply codes. When none matches, the category is
-//! [`Category::Other`] and `retry` follows the reply's class.
+//! (see [`Classifier::builder`]), then provider tags and texts, specific wording, a
+//! specific code of the IANA enhanced status code registry, general wording, a vague
+//! enhanced code (`X.y.0`, `X.7.1`, an unregistered detail read by its subject) and the
+//! basic reply code. When none matches, the category is [`Category::Other`] and `retry`
+//! follows the reply's class.
 
 mod builtin;
 mod category;
 mod classification;
 mod classifier;
+mod registry;
 mod rule;
 mod text;
 

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::reply::EnhancedCode;
+
 /// One step of normalisation: ASCII letters lowercased (other bytes unchanged), every run
 /// of white space one space. `None` for a white-space byte that follows one.
 #[inline(always)]
@@ -24,6 +26,45 @@ pub(super) fn normalise(phrase: &str) -> Vec<u8> {
         .bytes()
         .filter_map(|b| fold(b, &mut last_space))
         .collect()
+}
+
+/// The enhanced code qmail and its descendants (netqmail, indimail, many appliances)
+/// write in parentheses at the end of the text instead of after the reply code:
+/// `553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)`. The last
+/// `(#c.s.d)` in the text counts.
+pub(super) fn trailing_code(text: &str) -> Option<EnhancedCode> {
+    let b = text.as_bytes();
+    let mut found = None;
+    let mut i = 0;
+    while i + 2 < b.len() {
+        if b[i] == b'(' && b[i + 1] == b'#' {
+            if let Some(code) = parenthesised_code(&b[i + 2..]) {
+                found = Some(code);
+            }
+        }
+        i += 1;
+    }
+    found
+}
+
+/// `c.s.d)` at the start of `b`.
+fn parenthesised_code(b: &[u8]) -> Option<EnhancedCode> {
+    let mut parts = [0u16; 3];
+    let mut pos = 0;
+    for (i, part) in parts.iter_mut().enumerate() {
+        let start = pos;
+        while pos < b.len() && b[pos].is_ascii_digit() && pos - start < 3 {
+            *part = *part * 10 + u16::from(b[pos] - b'0');
+            pos += 1;
+        }
+        let end = if i < 2 { b'.' } else { b')' };
+        if pos == start || b.get(pos) != Some(&end) {
+            return None;
+        }
+        pos += 1;
+    }
+    let class = u8::try_from(parts[0]).ok()?;
+    EnhancedCode::new(class, parts[1], parts[2]).ok()
 }
 
 /// The longest hint taken from a text; a larger figure is more likely something else
@@ -148,6 +189,27 @@ fn unit_after(b: &[u8], mut i: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailing_code_reads_qmail_style_codes() {
+        let code = |t: &str| trailing_code(t).map(|c| (c.class(), c.subject(), c.detail()));
+        assert_eq!(
+            code("sorry, no mailbox here by that name. (#5.1.1)"),
+            Some((5, 1, 1))
+        );
+        assert_eq!(code("a (#4.3.0) then (#5.7.1)"), Some((5, 7, 1)));
+        for none in [
+            "no code",
+            "(#5.1)",
+            "(#5.1.1",
+            "(#9.1.1)",
+            "(#5.1.1.1)",
+            "(#",
+            "#5.1.1)",
+        ] {
+            assert_eq!(code(none), None, "{none}");
+        }
+    }
 
     #[test]
     fn folding() {
