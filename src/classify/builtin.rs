@@ -808,15 +808,6 @@ fn text_rules() -> Vec<Rule> {
 /// fallback) and the basic code.
 pub(super) fn general_rules() -> Vec<Rule> {
     vec![
-        // "Recipient address rejected:" is Postfix's prefix for any refused recipient;
-        // the words after it, or the enhanced code, say why. Alone it means no such user.
-        Rule::new("text.recipient_rejected", UnknownUser).any_phrase([
-            "recipient address rejected",
-            "recipient rejected",
-            "recipient not ok",
-            "rcpt <",
-            "address rejected",
-        ]),
         // A subject word and a word saying it is missing, in either order.
         Rule::new("text.address_missing", UnknownUser)
             .any_phrase([
@@ -838,7 +829,6 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "invalid",
                 "not valid",
                 "not ok",
-                "rejected",
             ]),
         // A sender word and a word of refusal, in either order.
         Rule::new("text.sender_refused", SenderRejected)
@@ -921,6 +911,16 @@ pub(super) fn general_rules() -> Vec<Rule> {
             "insufficient permission",
             "security failure",
             "not accepted",
+        ]),
+        // "Recipient address rejected:" is Postfix's prefix for any refused recipient;
+        // the words after it (the policy words above), or the enhanced code, say why.
+        // Alone it means no such user.
+        Rule::new("text.recipient_rejected", UnknownUser).any_phrase([
+            "recipient address rejected",
+            "recipient rejected",
+            "recipient not ok",
+            "rcpt <",
+            "address rejected",
         ]),
         Rule::new("text.try_later", ServerBusy)
             .any_phrase([
