@@ -375,13 +375,13 @@ impl Inner {
         // end with a space to mean a word edge.
         let mut matches = Matches::new(&self.textless);
         let mut state = self.step(self.start, b' ', &mut matches);
-        let mut last_space = true;
+        let mut fold = text::Fold::new(true);
         for &byte in reply.text().as_bytes() {
-            if let Some(byte) = text::fold(byte, &mut last_space) {
+            if let Some(byte) = fold.push(byte) {
                 state = self.step(state, byte, &mut matches);
             }
         }
-        if !last_space {
+        if !fold.at_space() {
             self.step(state, b' ', &mut matches);
         }
         let Matches {

@@ -5,27 +5,88 @@ use std::time::Duration;
 
 use crate::reply::EnhancedCode;
 
-/// One step of normalisation: ASCII letters lowercased (other bytes unchanged), every run
-/// of white space one space. `None` for a white-space byte that follows one.
-#[inline(always)]
-pub(super) fn fold(byte: u8, last_space: &mut bool) -> Option<u8> {
-    if byte.is_ascii_whitespace() {
-        let first = !*last_space;
-        *last_space = true;
-        first.then_some(b' ')
-    } else {
-        *last_space = false;
-        Some(byte.to_ascii_lowercase())
+/// Normalisation for phrase matching, one byte at a time: ASCII letters lowercased,
+/// every run of white space one space, the accented Latin letters of UTF-8 (`é`, `ü`,
+/// `ñ`, `ß` …, U+00C0 to U+00FF) read as their base letter, and typographic quotes and
+/// dashes (`’`, `“`, `–`) as their ASCII forms, so that "refusé" and "refuse" or
+/// "recipient’s" and "recipient's" are one phrase. Other bytes pass unchanged, except
+/// that a lead byte folded away is not restored when the sequence turns out to be
+/// another one (phrases are normalised the same way, so both sides agree).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Fold {
+    last_space: bool,
+    /// The bytes of a multi-byte sequence seen so far: 0, `0xC3`, `0xE2`, or `0x80`
+    /// after `0xE2`.
+    lead: u8,
+}
+
+impl Fold {
+    /// A fold that treats the text as following white space (`true`) or not.
+    pub(super) const fn new(last_space: bool) -> Self {
+        Self {
+            last_space,
+            lead: 0,
+        }
+    }
+
+    /// Whether the last byte folded was white space.
+    pub(super) const fn at_space(&self) -> bool {
+        self.last_space
+    }
+
+    /// Folds one byte: `None` for a byte that adds nothing (white space after white
+    /// space, the lead bytes of a sequence that is folded as a whole).
+    #[inline(always)]
+    pub(super) fn push(&mut self, byte: u8) -> Option<u8> {
+        if byte < 0x80 && self.lead == 0 {
+            return self.ascii(byte);
+        }
+        self.sequence(byte)
+    }
+
+    #[inline(always)]
+    fn ascii(&mut self, byte: u8) -> Option<u8> {
+        if byte.is_ascii_whitespace() {
+            let first = !self.last_space;
+            self.last_space = true;
+            first.then_some(b' ')
+        } else {
+            self.last_space = false;
+            Some(byte.to_ascii_lowercase())
+        }
+    }
+
+    #[inline(never)]
+    fn sequence(&mut self, byte: u8) -> Option<u8> {
+        let lead = std::mem::replace(&mut self.lead, 0);
+        let folded = match (lead, byte) {
+            (0, 0xC3 | 0xE2) | (0xE2, 0x80) => {
+                self.lead = byte;
+                return None;
+            }
+            (0xC3, 0x80..=0xBF) => LATIN1[usize::from(byte - 0x80)],
+            (0x80, 0x98 | 0x99) => b'\'',
+            (0x80, 0x9C | 0x9D) => b'"',
+            (0x80, 0x93 | 0x94) => b'-',
+            (_, b) if b < 0x80 => return self.ascii(b),
+            (_, b) => b,
+        };
+        self.last_space = false;
+        Some(folded)
     }
 }
 
-/// Normalises a phrase the way [`fold`] normalises reply text for matching.
+/// The base letter of U+00C0 to U+00FF (the second byte of `0xC3 xx`), lowercase;
+/// the few that are not letters (`×`, `÷`, `Þ`, `þ`) keep their byte.
+const LATIN1: [u8; 64] = *b"aaaaaaaceeeeiiii\
+dnooooo\x97ouuuuy\x9es\
+aaaaaaaceeeeiiii\
+dnooooo\xb7ouuuuy\xbey";
+
+/// Normalises a phrase the way [`Fold`] normalises reply text for matching.
 pub(super) fn normalise(phrase: &str) -> Vec<u8> {
-    let mut last_space = false;
-    phrase
-        .bytes()
-        .filter_map(|b| fold(b, &mut last_space))
-        .collect()
+    let mut fold = Fold::new(false);
+    phrase.bytes().filter_map(|b| fold.push(b)).collect()
 }
 
 /// The enhanced code qmail and its descendants (netqmail, indimail, many appliances)
@@ -189,6 +250,24 @@ fn unit_after(b: &[u8], mut i: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accents_and_typographic_quotes_fold_to_ascii() {
+        let n = |t: &str| String::from_utf8_lossy(&normalise(t)).into_owned();
+        assert_eq!(n("Service refusé, réessayer"), "service refuse, reessayer");
+        assert_eq!(n("Größe überschritten"), "grose uberschritten");
+        assert_eq!(
+            n("recipient’s “domain” – ok"),
+            "recipient's \"domain\" - ok"
+        );
+        assert_eq!(n("ÀÉÎÕÜÇÑ"), "aeiouçn".replace('ç', "c"));
+        // Other sequences keep their bytes, but for a lead folded away.
+        assert_eq!(normalise("€"), vec![0x82, 0xAC]);
+        assert_eq!(n("日本"), "日本");
+        assert_eq!(n("a\u{e9}"), "ae");
+        // A lead byte at the end adds nothing.
+        assert_eq!(normalise("x\u{e9}")[..], b"xe"[..]);
+    }
 
     #[test]
     fn trailing_code_reads_qmail_style_codes() {
