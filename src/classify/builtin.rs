@@ -393,22 +393,16 @@ fn text_rules() -> Vec<Rule> {
                 "encryption required",
                 "requires encryption",
                 "encryption needed",
+                "certificate",
+                "secure connection",
+                "encrypted connection",
+                "security conversion required",
+                "security features not supported",
+                "cryptographic failure",
+                "cryptographic algorithm not supported",
+                "requiretls",
             ])
             .retry(false),
-        // Any other answer about TLS: the retry follows the code.
-        Rule::new("text.tls", TlsRequired).any_phrase([
-            "security conversion required",
-            "security features not supported",
-            "cryptographic failure",
-            "cryptographic algorithm not supported",
-            "requiretls",
-            "tls",
-            " ssl",
-            "encryption",
-            "encrypted",
-            "secure connection",
-            "certificate",
-        ]),
         Rule::new("text.authentication", Authentication)
             .any_phrase([
                 "no passing dkim signature",
@@ -631,6 +625,7 @@ fn text_rules() -> Vec<Rule> {
                 "8-bit",
                 "eight bit",
                 "nul byte",
+                "message is malformed",
                 "phishing",
                 "suspicious",
             ])
@@ -971,7 +966,15 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "does not exist",
                 "not found",
                 "verif",
-            ]),
+            ])
+            .unless("policy"),
+        // A security-class (x.7.x) deferral that only says "later" is a throttle: Gmail's
+        // "421 4.7.0 Try again later, closing connection."
+        Rule::new("text.security_deferral", RateLimited)
+            .enhanced("4.7.*")
+            .any_phrase(["try again later", "try later", "please try again"])
+            .unless("temporary")
+            .unless("unavailable"),
         Rule::new("text.syntax", Protocol).any_phrase([
             "syntax",
             "malformed",
@@ -980,24 +983,6 @@ pub(super) fn general_rules() -> Vec<Rule> {
             "sequence",
             "expected",
         ]),
-        // SMTP AUTH and logins: the sender's own account, not the message or route.
-        Rule::new("text.auth_other", Other).any_phrase([
-            "authentication",
-            "authenticate",
-            "auth ",
-            "login",
-            "credentials",
-            "password",
-            "sasl",
-            "oauth",
-        ]),
-        // A security-class (x.7.x) deferral that only says "later" is a throttle: Gmail's
-        // "421 4.7.0 Try again later, closing connection."
-        Rule::new("text.security_deferral", RateLimited)
-            .enhanced("4.7.*")
-            .any_phrase(["try again later", "try later", "please try again"])
-            .unless("temporary")
-            .unless("unavailable"),
         Rule::new("text.policy", Policy).any_phrase([
             "policy",
             "spoof",
