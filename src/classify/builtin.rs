@@ -621,7 +621,7 @@ fn text_rules() -> Vec<Rule> {
                 "message-id",
                 " ube",
                 "content filter",
-                " mime",
+                " mime ",
                 "8-bit",
                 "eight bit",
                 "nul byte",
@@ -926,6 +926,7 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "mail box",
                 "addressee",
                 "account",
+                "rcpt",
             ])
             .any_phrase([
                 "does not exist",
@@ -1018,7 +1019,6 @@ pub(super) fn general_rules() -> Vec<Rule> {
             "recipient address rejected",
             "recipient rejected",
             "recipient not ok",
-            "rcpt <",
             "address rejected",
         ]),
         Rule::new("text.try_later", ServerBusy)
