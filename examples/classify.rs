@@ -56,21 +56,39 @@ fn main() {
     }
 }
 
-/// One output line per non-blank input line; the input may hold any bytes.
-fn filter(input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
-    for line in input.split(b'\n') {
-        let mut line = line?;
-        if line.last() == Some(&b'\r') {
+/// One output line per non-blank input line; the input may hold any bytes. The line
+/// and the unescaped reply reuse their buffers, so the loop allocates only what
+/// `Reply::parse` keeps.
+fn filter(mut input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
+    let mut line = Vec::new();
+    let mut wire = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
             line.pop();
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match Reply::parse(unescape(&line)) {
+        unescape_into(&line, &mut wire);
+        match Reply::parse(&wire) {
             Ok(reply) => {
                 let c = classify(&reply);
-                let retry = if c.retry { "yes" } else { "no" };
-                writeln!(out, "{}\t{retry}\t{}\t{}", c.category, c.severity, c.rule)?;
+                for part in [
+                    c.category.as_str(),
+                    "\t",
+                    if c.retry { "yes" } else { "no" },
+                    "\t",
+                    c.severity.as_str(),
+                    "\t",
+                    c.rule.as_str(),
+                    "\n",
+                ] {
+                    out.write_all(part.as_bytes())?;
+                }
             }
             Err(e) => writeln!(out, "error\t{e}")?,
         }
@@ -81,6 +99,13 @@ fn filter(input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
 /// Turns the two characters `\n` into a line break.
 fn unescape(line: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(line.len());
+    unescape_into(line, &mut out);
+    out
+}
+
+/// [`unescape`] into a buffer of the caller's.
+fn unescape_into(line: &[u8], out: &mut Vec<u8>) {
+    out.clear();
     let mut i = 0;
     while i < line.len() {
         if line[i] == b'\\' && line.get(i + 1) == Some(&b'n') {
@@ -91,7 +116,6 @@ fn unescape(line: &[u8]) -> Vec<u8> {
             i += 1;
         }
     }
-    out
 }
 
 fn sample_table(out: &mut impl Write) -> io::Result<()> {
