@@ -358,12 +358,6 @@ fn text_rules() -> Vec<Rule> {
             "unusual sending activity",
             "suspicious activity",
         ]),
-        Rule::new("text.tls_unavailable", TlsRequired).any_phrase([
-            "tls currently unavailable",
-            "tls currently not available",
-            "tls not available",
-            "tls unavailable",
-        ]),
         Rule::new("text.tls_required", TlsRequired)
             .any_phrase([
                 "tls required",
@@ -403,6 +397,35 @@ fn text_rules() -> Vec<Rule> {
                 "requiretls",
             ])
             .retry(false),
+        // A TLS word and a word of failure, in either order ("TLS not available", "TLS
+        // handshake failed", "certificate error"): the retry follows the code, since a
+        // handshake that failed once may pass later.
+        Rule::new("text.tls_failure", TlsRequired)
+            .any_phrase([
+                "tls",
+                "starttls",
+                " ssl",
+                "certificate",
+                "encryption",
+                "encrypted",
+            ])
+            .any_phrase([
+                "not available",
+                "unavailable",
+                "fail",
+                "error",
+                "problem",
+                "invalid",
+                "expired",
+                "unable",
+                "cannot",
+                "could not",
+            ])
+            // A STARTTLS out of sequence is a protocol error, not a TLS failure.
+            .unless("already")
+            .unless("pipelin")
+            .unless("syntax")
+            .unless("repeated"),
         Rule::new("text.authentication", Authentication)
             .any_phrase([
                 "no passing dkim signature",
