@@ -87,10 +87,10 @@ fn provider_rules() -> Vec<Rule> {
         Rule::new("spectrum.connections", TooManyConnections)
             .from_provider(Provider::Spectrum)
             .phrase("aup#in-1310"),
-        // Orange "Service refuse. Veuillez essayer plus tard" (OFR_999, OFR006_xxx): a
-        // temporary refusal of the sending IP, accepted again hours later; retry.
-        Rule::new("orange.service_refused", Reputation)
-            .from_provider(Provider::Orange)
+        // "Service refusé. Veuillez essayer plus tard" (Orange OFR_999, OFR006_xxx; La
+        // Poste LPN007_505): the French providers' temporary refusal of the sending IP,
+        // accepted again hours later; retry, whatever the code.
+        Rule::new("text.service_refused", Reputation)
             .phrase("service refuse")
             .retry(true)
             .scope(Scope::SourceIp),
@@ -201,9 +201,11 @@ fn text_rules() -> Vec<Rule> {
             .unless("per day")
             .unless("today"),
         // An address the server cannot parse: the command, not the mailbox, is wrong.
+        // (A sender's address the server cannot parse is the sender's to fix.)
         Rule::new("text.address_syntax", Protocol)
             .any_phrase(["syntax", "too long", "malformed"])
-            .any_phrase(["address", "mailbox", "path"]),
+            .any_phrase(["address", "mailbox", "path"])
+            .unless("sender"),
         // SMTP AUTH refused the sender's own credentials (RFC 4954: 534 mechanism too weak,
         // 535 credentials invalid): nothing about the message or the route.
         Rule::new("auth.credentials", Other).codes(534, 535),
@@ -223,31 +225,34 @@ fn text_rules() -> Vec<Rule> {
             .unless("relay"),
         // Limits named as a rate, a count per time or per session: ahead of the words for
         // relaying, recipients and quotas that such replies also use.
-        Rule::new("text.sending_limit", RateLimited).any_phrase([
-            "sending limit",
-            "send limit",
-            "sending quota",
-            "sending rate",
-            "relay limit",
-            "quota for sending",
-            "exceeded its quota",
-            "exceeded the quota",
-            "frequency limit",
-            "too frequent",
-            "messages per session",
-            "per session",
-            "per hour",
-            "per minute",
-            "per day",
-            "per second",
-            "this hour",
-            "an hour",
-            "hourly",
-            "daily limit",
-            "daily quota",
-            "too many recent",
-            "too many new",
-        ]),
+        Rule::new("text.sending_limit", RateLimited)
+            .any_phrase([
+                "sending limit",
+                "send limit",
+                "sending quota",
+                "sending rate",
+                "relay limit",
+                "quota for sending",
+                "exceeded its quota",
+                "exceeded the quota",
+                "frequency limit",
+                "too frequent",
+                "messages per session",
+                "per session",
+                "per hour",
+                "per minute",
+                "per day",
+                "per second",
+                "this hour",
+                "an hour",
+                "hourly",
+                "daily limit",
+                "daily quota",
+                "too many recent",
+                "too many new",
+            ])
+            // How often connections may open is a connection limit.
+            .unless("connection frequency"),
         Rule::new("text.relay_denied", RelayDenied)
             .any_phrase([
                 "user not local",
@@ -287,7 +292,8 @@ fn text_rules() -> Vec<Rule> {
                 "smtp authentication",
                 "authentification requise",
             ])
-            .unless("lookup failed"),
+            .unless("lookup failed")
+            .unless("try again later"),
         // URI block lists judge links in the message, not the sender.
         Rule::new("text.uri_blocklisted", Content).any_phrase([
             "uribl",
@@ -343,6 +349,10 @@ fn text_rules() -> Vec<Rule> {
                 "too many bad recipients",
                 "too many bad addresses",
             ])
+            .retry(true),
+        // A block on the sender's standing that says it is for a time.
+        Rule::new("text.reputation_for_now", Reputation)
+            .any_phrase(["temporarily blocked", "blocked for the day"])
             .retry(true),
         Rule::new("text.reputation", Reputation).any_phrase([
             "reputation",
@@ -1057,6 +1067,10 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "spaeter erneut",
                 "más tarde",
                 "mas tarde",
+                // A service "currently" or "temporarily" away comes back.
+                "currently unavailable",
+                "temporarily unavailable",
+                "temporarily not available",
             ])
             .retry(true),
         Rule::new("text.server_busy", ServerBusy).any_phrase([

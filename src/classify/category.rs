@@ -123,7 +123,7 @@ impl Category {
     /// receiving mail at a rate …`), yet a later try succeeds. For every other category
     /// the reply's own class decides: a busy server or a lost connection answered with
     /// 5xx (`554 Service unavailable`) is that server's final word, and the rules that
-    /// read "try again later" in a 5xx say so themselves.
+    /// read "try again later" or "currently unavailable" in a 5xx say so themselves.
     pub const fn retry_regardless_of_code(self) -> bool {
         matches!(
             self,

@@ -251,8 +251,9 @@ pub(super) const SUBJECTS: [Meaning; 8] = [
 ];
 
 /// How much a code says. Servers use the "other or undefined" details (`X.y.0`) and
-/// `X.7.1` "delivery not authorized" for every kind of refusal, so the generic text
-/// rules read the words before those, and before a subject's fallback.
+/// `X.7.1` "delivery not authorized" for every kind of refusal, and `4.2.x` (but the
+/// full mailbox, `4.2.2`) for passing states, so the generic text rules read the words
+/// before those, and before a subject's fallback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Says {
     /// A registered detail with a meaning of its own.
@@ -265,8 +266,12 @@ pub(super) enum Says {
 /// registry does not define (8 and above).
 pub(super) fn lookup(code: EnhancedCode) -> Option<(&'static Meaning, Says)> {
     let key = (code.subject(), code.detail());
+    // A transient reply cannot mean the mailbox is disabled (X.2.1): servers use 4.2.x
+    // for passing states (Gmail's "4.2.1 … receiving mail at a rate", Orange's "4.2.1
+    // Service refusé"); the words decide first.
+    let passing = code.class() == 4 && key.0 == 2 && key.1 != 2;
     match REGISTERED.binary_search_by(|(s, d, _)| (*s, *d).cmp(&key)) {
-        Ok(i) if key.1 == 0 || key == (7, 1) => Some((&REGISTERED[i].2, Says::Vague)),
+        Ok(i) if key.1 == 0 || key == (7, 1) || passing => Some((&REGISTERED[i].2, Says::Vague)),
         Ok(i) => Some((&REGISTERED[i].2, Says::Specific)),
         Err(_) => SUBJECTS
             .get(usize::from(code.subject()))
@@ -312,5 +317,10 @@ mod tests {
             );
         }
         assert!(lookup(EnhancedCode::new(5, 8, 1).unwrap()).is_none());
+        // A transient 4.2.x but the full mailbox is a passing state.
+        let says = |c, s, d| lookup(EnhancedCode::new(c, s, d).unwrap()).unwrap().1;
+        assert_eq!(says(4, 2, 1), Says::Vague);
+        assert_eq!(says(5, 2, 1), Says::Specific);
+        assert_eq!(says(4, 2, 2), Says::Specific);
     }
 }
