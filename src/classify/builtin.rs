@@ -294,6 +294,13 @@ fn text_rules() -> Vec<Rule> {
             ])
             .unless("lookup failed")
             .unless("try again later"),
+        // A policy the reply names as violated, whatever the code's detail says.
+        Rule::new("text.policy_violation", Policy).any_phrase([
+            "policy violation",
+            "violates our policy",
+            "violation of policy",
+            "local policy",
+        ]),
         // URI block lists judge links in the message, not the sender.
         Rule::new("text.uri_blocklisted", Content).any_phrase([
             "uribl",
@@ -340,6 +347,7 @@ fn text_rules() -> Vec<Rule> {
             "blocked for spam",
             "ip source bloquee",
             "unwanted messages",
+            "ipcheck",
         ]),
         // A session cut off after many unknown recipients: a penalty for list quality.
         Rule::new("text.invalid_recipients", Reputation)
@@ -659,6 +667,10 @@ fn text_rules() -> Vec<Rule> {
                 "eight bit",
                 "nul byte",
                 "message is malformed",
+                "unacceptable content",
+                "prohibited content",
+                "forbidden content",
+                "suspicious content",
                 "phishing",
                 "suspicious",
             ])
