@@ -1021,51 +1021,6 @@ pub(super) fn general_rules() -> Vec<Rule> {
             .any_phrase(["try again later", "try later", "please try again"])
             .unless("temporary")
             .unless("unavailable"),
-        Rule::new("text.syntax", Protocol).any_phrase([
-            "syntax",
-            "malformed",
-            "command",
-            "argument",
-            "sequence",
-            "expected",
-        ]),
-        Rule::new("text.policy", Policy).any_phrase([
-            "policy",
-            "spoof",
-            "forging",
-            "masquerading",
-            "smtp server of your isp",
-            "not authenticated for",
-            "not authorized",
-            "not authorised",
-            "unauthorized",
-            "access denied",
-            "denied",
-            "blocked",
-            "bloque",
-            "client host rejected",
-            "prohibited",
-            "prohibition",
-            "not permitted",
-            "not allowed",
-            "refused",
-            "rejected by",
-            "restricted",
-            "unsafe",
-            "cannot mail directly",
-            "insufficient permission",
-            "security failure",
-            "not accepted",
-        ]),
-        // "Recipient address rejected:" is Postfix's prefix for any refused recipient;
-        // the words after it (the policy words above), or the enhanced code, say why.
-        // Alone it means no such user.
-        Rule::new("text.recipient_rejected", UnknownUser).any_phrase([
-            "recipient address rejected",
-            "recipient rejected",
-            "recipient not ok",
-            "address rejected",
-        ]),
         Rule::new("text.try_later", ServerBusy)
             .any_phrase([
                 "try again later",
@@ -1141,6 +1096,51 @@ pub(super) fn general_rules() -> Vec<Rule> {
             "try again",
             "retry later",
             "please retry",
+        ]),
+        Rule::new("text.syntax", Protocol).any_phrase([
+            "syntax",
+            "malformed",
+            "command",
+            "argument",
+            "sequence",
+            "expected",
+        ]),
+        Rule::new("text.policy", Policy).any_phrase([
+            "policy",
+            "spoof",
+            "forging",
+            "masquerading",
+            "smtp server of your isp",
+            "not authenticated for",
+            "not authorized",
+            "not authorised",
+            "unauthorized",
+            "access denied",
+            "denied",
+            "blocked",
+            "bloque",
+            "client host rejected",
+            "prohibited",
+            "prohibition",
+            "not permitted",
+            "not allowed",
+            "refused",
+            "rejected by",
+            "restricted",
+            "unsafe",
+            "cannot mail directly",
+            "insufficient permission",
+            "security failure",
+            "not accepted",
+        ]),
+        // "Recipient address rejected:" is Postfix's prefix for any refused recipient;
+        // the words after it (the policy words above), or the enhanced code, say why.
+        // Alone it means no such user.
+        Rule::new("text.recipient_rejected", UnknownUser).any_phrase([
+            "recipient address rejected",
+            "recipient rejected",
+            "recipient not ok",
+            "address rejected",
         ]),
         // A 4xx that names a failure of its own: the server could not do it this time.
         Rule::new("text.transient_failure", ServerBusy)
