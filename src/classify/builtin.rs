@@ -893,6 +893,18 @@ fn text_rules() -> Vec<Rule> {
             "busy",
             "overloaded",
             "congestion",
+            // The server's own failure, named: more than a command's code says.
+            "internal error",
+            "internal server error",
+            "temporary error",
+            "temporary failure",
+            "temporary server error",
+            "temporary system",
+            "system error",
+            "local error",
+            "error in processing",
+            "out of memory",
+            "insufficient system storage",
         ]),
         // qmail and others refuse a message with bare LF line ends; the same bytes will be
         // refused again (cr.yp.to/docs/smtplf.html).
