@@ -295,12 +295,40 @@ fn text_rules() -> Vec<Rule> {
             .unless("lookup failed")
             .unless("try again later"),
         // A policy the reply names as violated, whatever the code's detail says.
-        Rule::new("text.policy_violation", Policy).any_phrase([
-            "policy violation",
-            "violates our policy",
-            "violation of policy",
-            "local policy",
-        ]),
+        Rule::new("text.policy_violation", Policy)
+            .any_phrase([
+                "policy violation",
+                "violates our policy",
+                "violation of policy",
+                "local policy",
+                "policy reasons",
+                "policy restriction",
+                "policy error",
+                "due to policy",
+                "anti spoofing policy",
+            ])
+            // An authentication or block-list policy says which.
+            .unless("dmarc")
+            .unless("spf")
+            .unless("dkim")
+            .unless("blacklist")
+            .unless("blocklist")
+            .unless("dnsbl"),
+        // X.1.7 and X.1.8 say the address is the sender's: words about a missing or
+        // invalid address or domain are then about the sender.
+        Rule::new("esc.sender_address", SenderRejected)
+            .enhanced("*.1.7-8")
+            .any_phrase([
+                "domain",
+                "address",
+                "does not exist",
+                "no such",
+                "invalid",
+                "unknown",
+                "not found",
+            ])
+            .unless("syntax")
+            .unless("character"),
         // URI block lists judge links in the message, not the sender.
         Rule::new("text.uri_blocklisted", Content).any_phrase([
             "uribl",
