@@ -87,7 +87,8 @@ pub enum RuleError {
         /// The rule's id.
         id: String,
     },
-    /// A phrase is empty, or white space only.
+    /// A phrase is empty, or white space and punctuation only (matching reads ASCII
+    /// punctuation as white space).
     #[error("rule {id:?} has an empty phrase")]
     EmptyPhrase {
         /// The rule's id.

@@ -161,6 +161,11 @@ fn builder_rejects_bad_rules_with_typed_errors() {
         build(Rule::new("x", Category::Other).phrase("  ")),
         Err(RuleError::EmptyPhrase { .. })
     ));
+    // Punctuation reads as white space, so a phrase of punctuation only is empty.
+    assert!(matches!(
+        build(Rule::new("x", Category::Other).phrase("-- !")),
+        Err(RuleError::EmptyPhrase { .. })
+    ));
     assert!(matches!(
         build(Rule::new("x", Category::Other).any_phrase(Vec::<String>::new())),
         Err(RuleError::EmptyPhrase { .. })

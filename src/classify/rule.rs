@@ -13,8 +13,10 @@ use crate::reply::{EnhancedCode, Reply};
 /// A rule matches when every condition holds:
 /// - the basic code is in its range (by default 400 to 599: rules never judge successes);
 /// - the enhanced code fits its pattern, if it has one;
-/// - each phrase group finds one of its phrases in the text (matching ignores ASCII case
-///   and treats any run of white space, line breaks included, as one space);
+/// - each phrase group finds one of its phrases in the text (matching ignores ASCII case,
+///   reads ASCII punctuation as white space and any run of white space, line breaks
+///   included, as one space, and reads accented Latin letters as their base letter: the
+///   phrase "rate limit" finds "Rate-Limit", "refuse" finds "refusé");
 /// - no `unless` phrase is in the text;
 /// - the provider, if named, was recognised in the text.
 ///
