@@ -147,6 +147,41 @@ fn user_rules_go_first_and_may_override_builtins() {
 }
 
 #[test]
+fn user_rules_go_ahead_of_the_enhanced_code_registry() {
+    let reply = Reply::parse("550 5.2.1 Mailbox on hold").unwrap();
+    assert_eq!(classify(&reply).rule, "esc.x.2.1");
+    let classifier = Classifier::builder()
+        .rule(Rule::new("acme.hold", Category::Policy).enhanced("5.2.1"))
+        .build()
+        .unwrap();
+    let c = classifier.classify(&reply);
+    assert_eq!(
+        (c.rule.as_str(), c.category),
+        ("acme.hold", Category::Policy)
+    );
+    // Without the built-in rules, the registry does not decide either.
+    let bare = Classifier::builder()
+        .without_builtin_rules()
+        .build()
+        .unwrap();
+    assert_eq!(bare.classify(&reply).rule, "default");
+    // A success reply is never judged by the registry.
+    assert_eq!(
+        classify(&Reply::parse("250 2.1.5 Destination address valid").unwrap()).rule,
+        "default"
+    );
+}
+
+#[test]
+fn qmail_style_trailing_codes_are_read_by_the_registry() {
+    let c = classify(&Reply::parse("553 sorry, that domain doesn't answer (#5.4.4)").unwrap());
+    assert_eq!(
+        (c.rule.as_str(), c.category),
+        ("esc.x.4.4", Category::Routing)
+    );
+}
+
+#[test]
 fn builder_rejects_bad_rules_with_typed_errors() {
     let build = |rule: Rule| Classifier::builder().rule(rule).build().map(|_| ());
     assert_eq!(
