@@ -138,7 +138,6 @@ fn text_rules() -> Vec<Rule> {
             .retry(false)
             .scope(Scope::Message),
         Rule::new("text.mail_loop", Routing).any_phrase([
-            "mailing list expansion problem",
             "mail loop",
             "looping",
             "routing loop",
@@ -221,6 +220,10 @@ fn text_rules() -> Vec<Rule> {
                 "password not accepted",
                 "password required",
                 "invalid credentials",
+                "xoauth",
+                "oauth",
+                "login disabled",
+                "authentification invalide",
             ])
             .unless("relay"),
         // Limits named as a rate, a count per time or per session: ahead of the words for

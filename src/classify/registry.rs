@@ -89,12 +89,8 @@ pub(super) const REGISTERED: &[(u16, u16, Meaning)] = &[
     (2, 2, meaning("esc.x.2.2", MailboxFull)),
     // Message length exceeds administrative limit.
     (2, 3, meaning("esc.x.2.3", MessageTooLarge)),
-    // Mailing list expansion problem.
-    (
-        2,
-        4,
-        with("esc.x.2.4", Routing, Some(Scope::Recipient), None),
-    ),
+    // Mailing list expansion problem: the list's own failure, nothing about the route.
+    (2, 4, with("esc.x.2.4", Other, Some(Scope::Recipient), None)),
     // Other or undefined mail system status.
     (3, 0, meaning("esc.x.3.0", ServerBusy)),
     // Mail system full.
