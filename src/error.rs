@@ -238,3 +238,35 @@ impl SharedError {
         }
     }
 }
+
+/// Parts given to [`History::from_parts`](crate::retry::History::from_parts) that no
+/// history can hold: the parts were not taken from a history, or were changed since.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// A count that grows by at most one per failed attempt is above the attempts.
+    #[error("{field} is {value}, more than the {attempts} failed attempts recorded")]
+    MoreThanAttempts {
+        /// The count (`greylisted` or `backoff_steps`).
+        field: &'static str,
+        /// Its value.
+        value: u32,
+        /// The attempts recorded.
+        attempts: u32,
+    },
+    /// Every failed attempt records its category: a category without attempts, or
+    /// attempts without one.
+    #[error("{attempts} failed attempts recorded, but {}", if *attempts == 0 { "a last category" } else { "no last category" })]
+    CategoryMismatch {
+        /// The attempts recorded.
+        attempts: u32,
+    },
+    /// A last wait longer than any a policy chooses.
+    #[error("a last wait of {wait:?} is longer than the {max:?} a policy can choose")]
+    WaitTooLong {
+        /// The wait given.
+        wait: std::time::Duration,
+        /// The longest a policy chooses.
+        max: std::time::Duration,
+    },
+}

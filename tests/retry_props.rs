@@ -241,11 +241,25 @@ struct Step {
 /// Feeds the failures of one message to the policy, each at a time following the retry
 /// time before.
 fn decide(policy: &RetryPolicy, first: Duration, failures: &[Failure]) -> Vec<Step> {
+    decide_restoring(policy, first, failures, None)
+}
+
+/// As [`decide`], but before failure `restore` the history is stored as its parts and
+/// rebuilt from them, as a queue does across a restart.
+fn decide_restoring(
+    policy: &RetryPolicy,
+    first: Duration,
+    failures: &[Failure],
+    restore: Option<usize>,
+) -> Vec<Step> {
     let mut history = History::new(first);
     let mut now = first;
     let mut steps = Vec::new();
     let mut greylisted = 0;
     for (n, f) in failures.iter().enumerate() {
+        if restore == Some(n) {
+            history = History::from_parts(history.parts()).expect("a history's own parts");
+        }
         let reply = REPLIES[f.reply];
         let classification = classified(reply);
         let suspended_until = match f.suspension {
@@ -310,6 +324,26 @@ fn earliest(settings: &Settings, step: &Step) -> Duration {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A history stored as its parts and rebuilt at any point decides exactly as the
+    /// original: the same decisions, in the same order, for the same failures.
+    #[test]
+    fn a_restored_history_decides_as_the_original(
+        (settings, first, failures) in scenario(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let (Some(original), Some(restarted)) = (settings.build(), settings.build()) else {
+            return Ok(());
+        };
+        let restore = at.index(failures.len());
+        let decided = |steps: Vec<Step>| -> Vec<_> {
+            steps.into_iter().map(|s| (s.now, s.decision)).collect()
+        };
+        prop_assert_eq!(
+            decided(decide(&original, first, &failures)),
+            decided(decide_restoring(&restarted, first, &failures, Some(restore)))
+        );
+    }
 
     /// (g) A `RetryAt` is never earlier than the end of the route suspension passed in.
     /// (When that end is past first attempt + maximum age no `RetryAt` can keep both
@@ -588,6 +622,80 @@ proptest! {
                 scope, suspension, wire, Duration::from(retry_at) - Duration::from(clock.now())
             ),
             other => prop_assert!(false, "{} was not deferred: {:?}", wire, other),
+        }
+    }
+}
+
+#[test]
+fn history_parts_no_history_can_hold_are_refused() {
+    use smtp_throttle::retry::HistoryParts;
+    use smtp_throttle::HistoryError;
+    let good = History::new(Duration::from_secs(5)).parts();
+    assert_eq!(
+        History::from_parts(good),
+        Ok(History::new(Duration::from_secs(5)))
+    );
+    let with = |f: fn(&mut HistoryParts<Duration>)| {
+        let mut p = good;
+        p.attempts = 2;
+        p.last_category = Some(Category::Greylisted);
+        f(&mut p);
+        History::from_parts(p)
+    };
+    assert!(with(|_| {}).is_ok());
+    assert_eq!(
+        with(|p| p.greylisted = 3),
+        Err(HistoryError::MoreThanAttempts {
+            field: "greylisted",
+            value: 3,
+            attempts: 2
+        })
+    );
+    assert_eq!(
+        with(|p| p.backoff_steps = 9),
+        Err(HistoryError::MoreThanAttempts {
+            field: "backoff_steps",
+            value: 9,
+            attempts: 2
+        })
+    );
+    assert_eq!(
+        with(|p| p.last_category = None),
+        Err(HistoryError::CategoryMismatch { attempts: 2 })
+    );
+    let mut untried = good;
+    untried.last_category = Some(Category::RateLimited);
+    assert_eq!(
+        History::from_parts(untried),
+        Err(HistoryError::CategoryMismatch { attempts: 0 })
+    );
+    let err = with(|p| p.last_wait = Some(Duration::MAX)).unwrap_err();
+    assert!(matches!(err, HistoryError::WaitTooLong { .. }), "{err}");
+    assert!(err.to_string().contains("longer than"), "{err}");
+    // A suspension longer than the message's age is accepted: the backoff counts from zero.
+    assert!(with(|p| p.suspended = Duration::MAX).is_ok());
+    // Whatever is accepted is safe to decide on, with every kind of jitter.
+    for jitter in [Jitter::None, Jitter::Full, Jitter::Decorrelated] {
+        let policy = RetryPolicy::builder()
+            .jitter(jitter)
+            .seed(7)
+            .build()
+            .unwrap();
+        for mut history in [
+            with(|p| p.suspended = Duration::MAX).unwrap(),
+            with(|p| p.last_wait = Some(365 * DAY)).unwrap(),
+            with(|p| {
+                p.attempts = u32::MAX;
+                p.backoff_steps = u32::MAX;
+            })
+            .unwrap(),
+        ] {
+            let _ = policy.next_retry(
+                &classified(RATE_LIMITED),
+                &mut history,
+                Duration::from_secs(60),
+                None,
+            );
         }
     }
 }

@@ -15,7 +15,9 @@ mod schedule;
 mod time;
 
 pub use jitter::Jitter;
-pub use policy::{GiveUpReason, History, RetryDecision, RetryPolicy, RetryPolicyBuilder};
+pub use policy::{
+    GiveUpReason, History, HistoryParts, RetryDecision, RetryPolicy, RetryPolicyBuilder,
+};
 pub use queue::RetryQueue;
 pub use schedule::ScheduleIter;
 pub use time::Timestamp;

@@ -7,7 +7,7 @@ use super::jitter::{Jitter, Rng};
 use super::schedule::{Schedule, ScheduleIter};
 use super::Timestamp;
 use crate::classify::{Category, Classification};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, HistoryError};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -18,7 +18,31 @@ const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What happened to one message so far; [`RetryPolicy::next_retry`] updates it.
 ///
-/// Keep one per message (store its fields with the message if your queue is durable).
+/// Keep one per message. A durable queue stores its [`parts`](History::parts) with the
+/// message and rebuilds it with [`from_parts`](History::from_parts): the rebuilt history
+/// decides exactly as the original would have (a second greylisting still counts as the
+/// second, the attempts still count towards `max_attempts`).
+///
+/// ```
+/// use std::time::Duration;
+/// use smtp_throttle::retry::{GiveUpReason, History, RetryDecision, RetryPolicy};
+/// use smtp_throttle::{classify, Reply};
+///
+/// let policy = RetryPolicy::builder().max_attempts(2).seed(1).build()?;
+/// let reply = classify(&Reply::parse("451 4.7.1 Greylisting in action, please come back later")?);
+/// let mut history = History::new(Duration::ZERO);
+/// policy.next_retry(&reply, &mut history, Duration::ZERO, None);
+/// // Stored and read back after a restart:
+/// let parts = history.parts();
+/// let mut restored = History::from_parts(parts)?;
+/// assert_eq!(restored, history);
+/// // Its second failure is its last, as it would have been without the restart.
+/// assert_eq!(
+///     policy.next_retry(&reply, &mut restored, Duration::from_secs(400), None),
+///     RetryDecision::GiveUp(GiveUpReason::MaxAttempts { attempts: 2 })
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct History<T> {
     first_attempt: T,
@@ -28,6 +52,30 @@ pub struct History<T> {
     last_wait: Option<Duration>,
     last_category: Option<Category>,
     suspended: Duration,
+}
+
+/// Everything a [`History`] holds, to store it with a message and rebuild it
+/// ([`History::parts`], [`History::from_parts`]). The fields are the history's
+/// accessors; `first_attempt` is in the policy's time (store it as your queue stores
+/// times: a [`Timestamp`] your clock gives back after a restart, such as a `Duration`
+/// since an epoch of your own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryParts<T> {
+    /// When the message was first tried.
+    pub first_attempt: T,
+    /// Failed attempts recorded.
+    pub attempts: u32,
+    /// Steps taken through the policy's schedule (failures that were not a first
+    /// greylisting, a server hint or a suspension alone).
+    pub backoff_steps: u32,
+    /// Times the message was greylisted.
+    pub greylisted: u32,
+    /// The last wait the policy chose.
+    pub last_wait: Option<Duration>,
+    /// The category of the last failed attempt.
+    pub last_category: Option<Category>,
+    /// Time the retries were pushed back by route suspensions.
+    pub suspended: Duration,
 }
 
 impl<T: Timestamp> History<T> {
@@ -73,6 +121,63 @@ impl<T: Timestamp> History<T> {
     /// count towards its own backoff.
     pub fn suspended(&self) -> Duration {
         self.suspended
+    }
+
+    /// Steps taken through the policy's schedule so far.
+    pub fn backoff_steps(&self) -> u32 {
+        self.backoff_steps
+    }
+
+    /// Everything the history holds, to store with the message.
+    pub fn parts(&self) -> HistoryParts<T> {
+        HistoryParts {
+            first_attempt: self.first_attempt,
+            attempts: self.attempts,
+            backoff_steps: self.backoff_steps,
+            greylisted: self.greylisted,
+            last_wait: self.last_wait,
+            last_category: self.last_category,
+            suspended: self.suspended,
+        }
+    }
+
+    /// Rebuilds a history from its [`parts`](History::parts).
+    ///
+    /// Errors: parts no history can hold ([`HistoryError`]) — a greylisting or backoff
+    /// count above the attempts, a last category without attempts or attempts without
+    /// one, a last wait longer than a policy chooses (a year). Anything else is taken as
+    /// it is; a `suspended` longer than the message's age only means its own backoff
+    /// counts from zero.
+    pub fn from_parts(parts: HistoryParts<T>) -> Result<Self, HistoryError> {
+        for (field, value) in [
+            ("greylisted", parts.greylisted),
+            ("backoff_steps", parts.backoff_steps),
+        ] {
+            if value > parts.attempts {
+                return Err(HistoryError::MoreThanAttempts {
+                    field,
+                    value,
+                    attempts: parts.attempts,
+                });
+            }
+        }
+        if parts.last_category.is_some() != (parts.attempts > 0) {
+            return Err(HistoryError::CategoryMismatch {
+                attempts: parts.attempts,
+            });
+        }
+        if let Some(wait) = parts.last_wait.filter(|&w| w > MAX_AGE) {
+            return Err(HistoryError::WaitTooLong { wait, max: MAX_AGE });
+        }
+        Ok(Self {
+            first_attempt: parts.first_attempt,
+            attempts: parts.attempts,
+            backoff_steps: parts.backoff_steps,
+            greylisted: parts.greylisted,
+            last_wait: parts.last_wait,
+            last_category: parts.last_category,
+            suspended: parts.suspended,
+        })
     }
 }
 
