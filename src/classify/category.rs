@@ -180,6 +180,23 @@ impl FromStr for Category {
     }
 }
 
+/// The snake_case name, as [`Display`](fmt::Display) writes it.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Category {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One of the 23 snake_case names; anything else is an error naming it.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Category {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// How final a reply is, from its basic code's first digit (RFC 5321 §4.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Severity {

@@ -59,7 +59,11 @@ pub struct History<T> {
 /// accessors; `first_attempt` is in the policy's time (store it as your queue stores
 /// times: a [`Timestamp`] your clock gives back after a restart, such as a `Duration`
 /// since an epoch of your own).
+///
+/// With the `serde` feature it is `Serialize` and `Deserialize` (the category as its
+/// snake_case name); what is read back still goes through [`History::from_parts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HistoryParts<T> {
     /// When the message was first tried.
     pub first_attempt: T,
