@@ -394,3 +394,22 @@ fn a_session_that_cannot_send_soon_is_closed_not_held() {
     assert!(session.is_ended());
     assert_eq!(sender.sent.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn now_and_until_read_the_limits_clock() {
+    let clock = FakeRelativeClock::default();
+    let throttle = throttle(&clock, 1, 60);
+    let start = throttle.now();
+    assert_eq!(start, clock.now());
+    let later = smtp_throttle::retry::Timestamp::after(start, Duration::from_secs(90));
+    assert_eq!(throttle.until(later), Duration::from_secs(90));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(throttle.until(later), Duration::from_secs(30));
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(
+        throttle.until(later),
+        Duration::ZERO,
+        "a time past is no wait"
+    );
+    assert_eq!(throttle.history().first_attempt(), clock.now());
+}

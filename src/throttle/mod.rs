@@ -117,7 +117,32 @@ where
 
     /// A fresh history for a message first tried now, on the limits' clock.
     pub fn history(&self) -> History<C::Instant> {
-        History::new(self.inner.limits.clock().now())
+        History::new(self.now())
+    }
+
+    /// Now, on the limits' clock: the time [`Outcome::Deferred`]'s `retry_at` and a
+    /// [`History`]'s first attempt are in, without naming the clock's type.
+    pub fn now(&self) -> C::Instant {
+        self.inner.limits.clock().now()
+    }
+
+    /// How long from now until `at` on the limits' clock; zero when `at` has passed. A
+    /// queue that sleeps or schedules by durations turns `retry_at` into a wait with it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use smtp_throttle::limit::Limits;
+    /// use smtp_throttle::retry::{RetryPolicy, Timestamp};
+    /// use smtp_throttle::throttle::Throttle;
+    ///
+    /// let throttle = Throttle::new(Limits::builder().build()?, RetryPolicy::default());
+    /// let at = throttle.now().after(Duration::from_secs(300));
+    /// assert!(throttle.until(at) <= Duration::from_secs(300));
+    /// assert_eq!(throttle.until(throttle.now()), Duration::ZERO);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn until(&self, at: C::Instant) -> Duration {
+        at.since(self.now())
     }
 
     /// Opens a session on `route`, waiting up to `timeout` (real time) for a slot and
