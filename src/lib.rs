@@ -59,7 +59,7 @@
 //!     Ok(Outcome::Delivered { .. }) => {}
 //!     Ok(Outcome::Deferred { retry_at, .. }) => { /* requeue for retry_at */ let _ = retry_at; }
 //!     Ok(Outcome::Bounced { reason, .. }) => { /* bounce: {reason} */ let _ = reason; }
-//!     Ok(_) => {}
+//!     Ok(other) => { /* a kind added later: keep the message queued */ let _ = other; }
 //!     Err(wait) => { /* not tried: no capacity before the timeout */ let _ = wait; }
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
