@@ -38,33 +38,15 @@ fn throttling(category: Category) -> bool {
 
 struct Row {
     labelled: common::Labelled,
-    group: String,
-    split: String,
     got: Classification,
 }
 
 fn rows() -> Vec<Row> {
-    let path = format!("{}/tests/data/corpus.tsv", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let columns: Vec<(String, String)> = text
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            (cols[5].to_string(), cols[6].to_string())
-        })
-        .collect();
-    let labelled = common::load("corpus.tsv");
-    assert_eq!(labelled.len(), columns.len());
-    labelled
+    common::load("corpus.tsv")
         .into_iter()
-        .zip(columns)
-        .map(|(labelled, (group, split))| Row {
+        .map(|labelled| Row {
             got: classify(&labelled.reply),
             labelled,
-            group,
-            split,
         })
         .collect()
 }
@@ -132,7 +114,10 @@ fn report(side: &str, rows: &[&Row], misses: bool) -> (Tally, BTreeMap<Category,
             .entry(row.labelled.category)
             .or_default()
             .add(row);
-        by_group.entry(row.group.as_str()).or_default().add(row);
+        by_group
+            .entry(row.labelled.group.as_str())
+            .or_default()
+            .add(row);
         if row.labelled.category != row.got.category {
             *confusions
                 .entry((row.labelled.category, row.got.category))
@@ -147,25 +132,12 @@ fn report(side: &str, rows: &[&Row], misses: bool) -> (Tally, BTreeMap<Category,
         all.recall() * 100.0,
         all.precision() * 100.0
     );
-    println!("   per category (rows, category right, retry right):");
-    for (category, t) in &by_category {
-        println!(
-            "   {:<22} {:>4}  {:>5.1} %  {:>5.1} %",
-            category.as_str(),
-            t.rows,
-            t.category() * 100.0,
-            t.retry() * 100.0
-        );
-    }
-    println!("   per source group (rows, category right, retry right):");
-    for (group, t) in &by_group {
-        println!(
-            "   {group:<34} {:>4}  {:>5.1} %  {:>5.1} %",
-            t.rows,
-            t.category() * 100.0,
-            t.retry() * 100.0
-        );
-    }
+    print_tallies(
+        "category",
+        22,
+        by_category.iter().map(|(c, t)| (c.as_str(), t)),
+    );
+    print_tallies("source group", 34, by_group.iter().map(|(g, t)| (*g, t)));
     let mut confusions: Vec<_> = confusions.into_iter().collect();
     confusions.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     println!("   main confusions (labelled -> classified):");
@@ -184,13 +156,30 @@ fn report(side: &str, rows: &[&Row], misses: bool) -> (Tally, BTreeMap<Category,
                     row.got.category.as_str(),
                     yes(row.got.retry),
                     row.got.rule,
-                    row.group,
+                    row.labelled.group,
                     l.wire
                 );
             }
         }
     }
     (all, by_category)
+}
+
+/// One line per key: rows, category right, retry right.
+fn print_tallies<'a>(
+    what: &str,
+    width: usize,
+    tallies: impl Iterator<Item = (&'a str, &'a Tally)>,
+) {
+    println!("   per {what} (rows, category right, retry right):");
+    for (key, t) in tallies {
+        println!(
+            "   {key:<width$} {:>4}  {:>5.1} %  {:>5.1} %",
+            t.rows,
+            t.category() * 100.0,
+            t.retry() * 100.0
+        );
+    }
 }
 
 fn yes(b: bool) -> &'static str {
@@ -212,7 +201,7 @@ fn classify_holds_its_floors_on_the_test_split() {
             .map(|r| {
                 format!(
                     "{}\t{}\t{}\t{}",
-                    r.split,
+                    r.labelled.split,
                     r.got.rule,
                     r.got.category.as_str(),
                     yes(r.got.retry)
@@ -221,8 +210,8 @@ fn classify_holds_its_floors_on_the_test_split() {
             .collect();
         std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{path}: {e}"));
     }
-    let dev: Vec<&Row> = rows.iter().filter(|r| r.split == "dev").collect();
-    let test: Vec<&Row> = rows.iter().filter(|r| r.split == "test").collect();
+    let dev: Vec<&Row> = rows.iter().filter(|r| r.labelled.split == "dev").collect();
+    let test: Vec<&Row> = rows.iter().filter(|r| r.labelled.split == "test").collect();
     assert!(!dev.is_empty() && !test.is_empty(), "both sides have rows");
     report("dev", &dev, matches!(show.as_str(), "all" | "dev"));
     let (all, by_category) = report("test", &test, matches!(show.as_str(), "all" | "test"));

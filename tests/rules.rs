@@ -13,22 +13,10 @@ use smtp_throttle::{classify, Reply, RuleError};
 fn all_rows() -> Vec<common::Labelled> {
     let mut rows = common::load("replies.tsv");
     rows.extend(common::load("witnesses.tsv"));
-    let path = format!("{}/tests/data/corpus.tsv", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let dev: Vec<bool> = text
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.ends_with("\tdev"))
-        .collect();
-    let corpus = common::load("corpus.tsv");
-    assert_eq!(corpus.len(), dev.len());
     rows.extend(
-        corpus
+        common::load("corpus.tsv")
             .into_iter()
-            .zip(dev)
-            .filter(|(_, d)| *d)
-            .map(|(r, _)| r),
+            .filter(|r| r.split == "dev"),
     );
     rows
 }

@@ -423,10 +423,10 @@ impl Inner {
             Some(meaning) => Some(meaning.decision()),
             None => rule.map(|r| self.compiled[r].decision()),
         };
-        let decided = decided.as_ref();
-        let category = decided.map_or(Category::Other, |d| d.category);
+        let category = decided.as_ref().map_or(Category::Other, |d| d.category);
         let retry = matches!(severity, Severity::Transient | Severity::Permanent)
             && decided
+                .as_ref()
                 .and_then(|d| d.retry)
                 .unwrap_or_else(|| category.retry_regardless_of_code() || reply.is_transient());
         Classification {
@@ -434,17 +434,20 @@ impl Inner {
             severity,
             retry,
             scope: decided
+                .as_ref()
                 .and_then(|d| d.scope)
                 .unwrap_or(category.default_scope()),
             provider: decided
+                .as_ref()
                 .and_then(|d| d.provider)
                 .or_else(|| first_provider(providers)),
             retry_hint: if retry {
-                text::retry_hint(reply.text()).or(decided.and_then(|d| d.retry_after))
+                text::retry_hint(reply.text()).or(decided.as_ref().and_then(|d| d.retry_after))
             } else {
                 None
             },
-            rule: decided.map_or(RuleId::DEFAULT, |d| d.id.clone()),
+            // The decision's id moves into the answer: one clone per reply, made above.
+            rule: decided.map_or(RuleId::DEFAULT, |d| d.id),
             command: reply.command(),
             code: Some(reply.code()),
         }

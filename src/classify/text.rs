@@ -94,18 +94,8 @@ pub(super) fn normalise(phrase: &str) -> Vec<u8> {
 /// `553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)`. The last
 /// `(#c.s.d)` in the text counts.
 pub(super) fn trailing_code(text: &str) -> Option<EnhancedCode> {
-    let b = text.as_bytes();
-    let mut found = None;
-    let mut i = 0;
-    while i + 2 < b.len() {
-        if b[i] == b'(' && b[i + 1] == b'#' {
-            if let Some(code) = parenthesised_code(&b[i + 2..]) {
-                found = Some(code);
-            }
-        }
-        i += 1;
-    }
-    found
+    text.rmatch_indices("(#")
+        .find_map(|(i, _)| parenthesised_code(&text.as_bytes()[i + 2..]))
 }
 
 /// `c.s.d)` at the start of `b`.

@@ -45,13 +45,8 @@ const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct History<T> {
-    first_attempt: T,
-    attempts: u32,
-    backoff_steps: u32,
-    greylisted: u32,
-    last_wait: Option<Duration>,
-    last_category: Option<Category>,
-    suspended: Duration,
+    /// What it holds; only [`History::from_parts`] and the policy change it.
+    parts: HistoryParts<T>,
 }
 
 /// Everything a [`History`] holds, to store it with a message and rebuild it
@@ -86,63 +81,57 @@ impl<T: Timestamp> History<T> {
     /// A message first tried at `first_attempt`, nothing recorded yet.
     pub fn new(first_attempt: T) -> Self {
         Self {
-            first_attempt,
-            attempts: 0,
-            backoff_steps: 0,
-            greylisted: 0,
-            last_wait: None,
-            last_category: None,
-            suspended: Duration::ZERO,
+            parts: HistoryParts {
+                first_attempt,
+                attempts: 0,
+                backoff_steps: 0,
+                greylisted: 0,
+                last_wait: None,
+                last_category: None,
+                suspended: Duration::ZERO,
+            },
         }
     }
 
     /// When the message was first tried.
     pub fn first_attempt(&self) -> T {
-        self.first_attempt
+        self.parts.first_attempt
     }
 
     /// Failed attempts recorded so far.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.parts.attempts
     }
 
     /// How many times the message was greylisted.
     pub fn greylisted(&self) -> u32 {
-        self.greylisted
+        self.parts.greylisted
     }
 
     /// The category of the last failed attempt.
     pub fn last_category(&self) -> Option<Category> {
-        self.last_category
+        self.parts.last_category
     }
 
     /// The last wait the policy chose (before suspensions pushed it).
     pub fn last_wait(&self) -> Option<Duration> {
-        self.last_wait
+        self.parts.last_wait
     }
 
     /// Time the message's retries were pushed back by route suspensions, which does not
     /// count towards its own backoff.
     pub fn suspended(&self) -> Duration {
-        self.suspended
+        self.parts.suspended
     }
 
     /// Steps taken through the policy's schedule so far.
     pub fn backoff_steps(&self) -> u32 {
-        self.backoff_steps
+        self.parts.backoff_steps
     }
 
     /// Everything the history holds, to store with the message.
     pub fn parts(&self) -> HistoryParts<T> {
-        HistoryParts {
-            first_attempt: self.first_attempt,
-            attempts: self.attempts,
-            backoff_steps: self.backoff_steps,
-            greylisted: self.greylisted,
-            last_wait: self.last_wait,
-            last_category: self.last_category,
-            suspended: self.suspended,
-        }
+        self.parts
     }
 
     /// Rebuilds a history from its [`parts`](History::parts).
@@ -173,15 +162,7 @@ impl<T: Timestamp> History<T> {
         if let Some(wait) = parts.last_wait.filter(|&w| w > MAX_AGE) {
             return Err(HistoryError::WaitTooLong { wait, max: MAX_AGE });
         }
-        Ok(Self {
-            first_attempt: parts.first_attempt,
-            attempts: parts.attempts,
-            backoff_steps: parts.backoff_steps,
-            greylisted: parts.greylisted,
-            last_wait: parts.last_wait,
-            last_category: parts.last_category,
-            suspended: parts.suspended,
-        })
+        Ok(Self { parts })
     }
 }
 
@@ -353,35 +334,38 @@ impl RetryPolicy {
         now: T,
         suspended_until: Option<T>,
     ) -> RetryDecision<T> {
-        history.attempts = history.attempts.saturating_add(1);
-        history.last_category = Some(classification.category);
+        history.parts.attempts = history.parts.attempts.saturating_add(1);
+        history.parts.last_category = Some(classification.category);
         let first_greylisting =
-            classification.category == Category::Greylisted && history.greylisted == 0;
+            classification.category == Category::Greylisted && history.parts.greylisted == 0;
         if classification.category == Category::Greylisted {
-            history.greylisted = history.greylisted.saturating_add(1);
+            history.parts.greylisted = history.parts.greylisted.saturating_add(1);
         }
         if !classification.retry {
             return RetryDecision::GiveUp(GiveUpReason::NotRetryable {
                 category: classification.category,
             });
         }
-        let age = now.since(history.first_attempt);
+        let age = now.since(history.parts.first_attempt);
         if age >= self.max_age {
             return RetryDecision::GiveUp(GiveUpReason::MaxAge {
                 age,
                 max: self.max_age,
             });
         }
-        if self.max_attempts.is_some_and(|max| history.attempts >= max) {
+        if self
+            .max_attempts
+            .is_some_and(|max| history.parts.attempts >= max)
+        {
             return RetryDecision::GiveUp(GiveUpReason::MaxAttempts {
-                attempts: history.attempts,
+                attempts: history.parts.attempts,
             });
         }
 
         // What the server or the route set, as opposed to the schedule's own wait: a
         // retry before it is pointless, so one that would fall past the maximum age is
         // a give-up rather than a retry cut to land on it.
-        let deadline = history.first_attempt.after(self.max_age);
+        let deadline = history.parts.first_attempt.after(self.max_age);
         let floor = match classification.retry_hint {
             Some(hint) => Some(now.after(hint.max(self.hint_floor))),
             None if first_greylisting => Some(now.after(self.greylist_delay)),
@@ -389,7 +373,7 @@ impl RetryPolicy {
         };
         if let Some(earliest) = floor.max(suspended_until).filter(|&t| t > deadline) {
             return RetryDecision::GiveUp(GiveUpReason::MaxAge {
-                age: earliest.since(history.first_attempt),
+                age: earliest.since(history.parts.first_attempt),
                 max: self.max_age,
             });
         }
@@ -408,15 +392,17 @@ impl RetryPolicy {
                 self.greylist_delay + self.greylist_spread,
             )
         } else {
-            history.backoff_steps = history.backoff_steps.saturating_add(1);
+            history.parts.backoff_steps = history.parts.backoff_steps.saturating_add(1);
             // Suspensions are not the message's doing: leave them out of its age.
-            let own_age = age.saturating_sub(history.suspended);
-            let base = self
-                .schedule
-                .delay(history.backoff_steps, own_age, history.last_wait);
-            self.jittered(base, history.last_wait)
+            let own_age = age.saturating_sub(history.parts.suspended);
+            let base = self.schedule.delay(
+                history.parts.backoff_steps,
+                own_age,
+                history.parts.last_wait,
+            );
+            self.jittered(base, history.parts.last_wait)
         };
-        history.last_wait = Some(wait);
+        history.parts.last_wait = Some(wait);
 
         let mut at = now.after(wait);
         if let Some(end) = suspended_until {
@@ -424,7 +410,8 @@ impl RetryPolicy {
             // spread over it, also one due exactly at its end.
             let released = end.after(self.rng.between(Duration::ZERO, self.release_spread));
             if released > at {
-                history.suspended = history.suspended.saturating_add(released.since(at));
+                history.parts.suspended =
+                    history.parts.suspended.saturating_add(released.since(at));
                 at = released;
             }
         }

@@ -17,6 +17,9 @@ pub struct Labelled {
     pub category: Category,
     pub retry: bool,
     pub provider: String,
+    /// The source group and the side of the split (`corpus.tsv` only; empty elsewhere).
+    pub group: String,
+    pub split: String,
 }
 
 /// Reads a TSV file of `tests/data/` (header first; `\n` written as two characters).
@@ -51,6 +54,8 @@ pub fn load(file: &'static str) -> Vec<Labelled> {
                     other => panic!("{file}:{}: retry {other:?}", i + 1),
                 },
                 provider: cols[3].to_owned(),
+                group: cols.get(5).map_or(String::new(), |c| (*c).to_owned()),
+                split: cols.get(6).map_or(String::new(), |c| (*c).to_owned()),
             }
         })
         .collect()
