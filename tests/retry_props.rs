@@ -345,6 +345,37 @@ proptest! {
         );
     }
 
+    /// Whatever `History::from_parts` accepts is safe to decide on: no panic, the
+    /// attempt is counted, and a retry is never set before the failure.
+    #[test]
+    fn accepted_parts_are_safe_to_decide_on(
+        settings in settings(),
+        (attempts, greylisted, backoff_steps) in any::<u32>().prop_flat_map(|a| (Just(a), 0..=a, 0..=a)),
+        first in prop_oneof![secs(0..10 * 365 * 86_400), Just(Duration::MAX)],
+        last_wait in prop::option::of(prop_oneof![secs(0..365 * 86_400), Just(365 * DAY)]),
+        suspended in prop_oneof![secs(0..400 * 86_400), Just(Duration::MAX)],
+        category in 0..Category::ALL.len(),
+        reply in 0..REPLIES.len(),
+        now in secs(0..12 * 365 * 86_400),
+    ) {
+        let Some(policy) = settings.build() else { return Ok(()) };
+        let parts = smtp_throttle::retry::HistoryParts {
+            first_attempt: first,
+            attempts,
+            backoff_steps,
+            greylisted,
+            last_wait: if attempts == 0 { None } else { last_wait },
+            last_category: (attempts > 0).then_some(Category::ALL[category]),
+            suspended,
+        };
+        let mut history = History::from_parts(parts).expect("consistent parts");
+        let decision = policy.next_retry(&classified(REPLIES[reply]), &mut history, now, None);
+        prop_assert_eq!(history.attempts(), attempts.saturating_add(1));
+        if let RetryDecision::RetryAt(at) = decision {
+            prop_assert!(at >= now, "retry at {:?} before the failure at {:?}", at, now);
+        }
+    }
+
     /// (g) A `RetryAt` is never earlier than the end of the route suspension passed in.
     /// (When that end is past first attempt + maximum age no `RetryAt` can keep both
     /// promises: the answer accepted then is `GiveUp(MaxAge)`, see

@@ -139,8 +139,9 @@ impl<T: Timestamp> History<T> {
     /// Errors: parts no history can hold ([`HistoryError`]) — a greylisting or backoff
     /// count above the attempts, a last category without attempts or attempts without
     /// one, a last wait longer than a policy chooses (a year). Anything else is taken as
-    /// it is; a `suspended` longer than the message's age only means its own backoff
-    /// counts from zero.
+    /// it is and is safe to decide on (no panic, no retry set before the failure); a
+    /// `suspended` longer than the message's age only means its own backoff counts from
+    /// zero.
     pub fn from_parts(parts: HistoryParts<T>) -> Result<Self, HistoryError> {
         for (field, value) in [
             ("greylisted", parts.greylisted),
