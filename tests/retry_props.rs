@@ -376,6 +376,26 @@ proptest! {
         }
     }
 
+    /// `Throttle::until(at)` is the time from the limits' clock's now to `at`, and zero
+    /// once `at` has passed, however far the clock moved.
+    #[test]
+    fn until_is_the_wait_from_now_and_zero_once_past(
+        offset in prop_oneof![secs(0..86_400), (0u64..u64::MAX / 4).prop_map(Duration::from_nanos)],
+        advance in prop_oneof![secs(0..2 * 86_400), (0u64..u64::MAX / 4).prop_map(Duration::from_nanos)],
+    ) {
+        let clock = FakeRelativeClock::default();
+        let throttle = Throttle::new(
+            Limits::builder_with_clock(clock.clone()).build().unwrap(),
+            RetryPolicy::builder().seed(1).build().unwrap(),
+        );
+        let at = smtp_throttle::retry::Timestamp::after(throttle.now(), offset);
+        clock.advance(advance);
+        prop_assert_eq!(throttle.now(), clock.now());
+        // `Timestamp::after` cuts waits over 100 years to 100 years.
+        let offset = offset.min(Duration::from_secs(100 * 365 * 86_400));
+        prop_assert_eq!(throttle.until(at), offset.saturating_sub(advance));
+    }
+
     /// (g) A `RetryAt` is never earlier than the end of the route suspension passed in.
     /// (When that end is past first attempt + maximum age no `RetryAt` can keep both
     /// promises: the answer accepted then is `GiveUp(MaxAge)`, see
