@@ -17,7 +17,7 @@ use smtp_throttle::limit::{LimitKind, Limits, Rate, ScopeLimits, SiteLimits};
 use smtp_throttle::retry::RetryPolicy;
 use smtp_throttle::route::{Destination, Route};
 use smtp_throttle::shared::RedisLimits;
-use smtp_throttle::throttle::{Outcome, Sender, Throttle, TransportError};
+use smtp_throttle::throttle::{Cause, Outcome, Sender, SessionError, Throttle, TransportError};
 use smtp_throttle::Reply;
 
 /// The receiving server: accepts everything, counts what the whole fleet does to it.
@@ -48,7 +48,7 @@ impl<'r> Sender<u32> for &'r Receiver {
 
     fn send(&self, _session: &mut Connection<'r>, _message: &u32) -> Result<Reply, TransportError> {
         self.accepted.fetch_add(1, Ordering::SeqCst);
-        Reply::parse("250 2.0.0 Ok: queued").map_err(|e| TransportError::Other(e.to_string()))
+        Reply::parse("250 2.0.0 Ok: queued").map_err(|e| TransportError::Other(Cause::new(e)))
     }
 }
 
@@ -117,9 +117,10 @@ fn machine(
     while Instant::now() < until {
         let left = until.saturating_duration_since(Instant::now());
         let mut session = match throttle.session(&receiver, &route, left) {
-            Ok(Ok(session)) => session,
-            Ok(Err(error)) => return Err(error.to_string()),
-            Err(_) => continue, // every shared session slot taken until the deadline
+            Ok(session) => session,
+            // Every shared session slot taken until the deadline.
+            Err(SessionError::NotNow(_)) => continue,
+            Err(error) => return Err(error.to_string()),
         };
         while Instant::now() < until {
             let left = until.saturating_duration_since(Instant::now());
@@ -127,7 +128,7 @@ fn machine(
             match session.send(&sent, &mut history, left) {
                 Ok(Outcome::Delivered { .. }) => sent += 1,
                 Ok(other) => return Err(format!("unexpected {other:?}")),
-                Err(wait) if wait.kind == LimitKind::SessionFull => break,
+                Err(wait) if wait.kind() == LimitKind::SessionFull => break,
                 Err(_) => {} // the time ran out waiting for the shared rate
             }
         }

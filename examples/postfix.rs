@@ -12,9 +12,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use governor::clock::{Clock, DefaultClock, Reference};
 use lettre::Message;
 use parking_lot::Mutex;
 use smtp_throttle::lettre::SmtpSender;
@@ -23,8 +22,6 @@ use smtp_throttle::retry::{History, RetryPolicy, RetryQueue};
 use smtp_throttle::route::{Destination, Route};
 use smtp_throttle::throttle::{Outcome, Sender, Throttle, Throttled, TransportError};
 use smtp_throttle::Reply;
-
-type Instant_ = <DefaultClock as Clock>::Instant;
 
 struct Args {
     server: SocketAddr,
@@ -214,11 +211,9 @@ fn throttled(
         .build()?;
     let throttle = Throttle::new(limits, retry);
     let sender = Throttled::new(sender, throttle.clone());
-    let clock = DefaultClock::default();
-    let queue: Mutex<RetryQueue<(u32, History<Instant_>), Instant_>> =
-        Mutex::new(RetryQueue::new());
+    let queue: Mutex<RetryQueue<(u32, History), SystemTime>> = Mutex::new(RetryQueue::new());
     for id in 0..messages.len() as u32 {
-        queue.lock().push((id, throttle.history()), clock.now());
+        queue.lock().push((id, throttle.history()), throttle.now());
     }
     let done = AtomicU32::new(0);
     let (delivered, deferred, bounced) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
@@ -240,12 +235,11 @@ fn throttled(
                 if done.load(Ordering::Relaxed) >= total {
                     return;
                 }
-                let now = clock.now();
+                let now = throttle.now();
                 let next = queue.lock().pop_next(now);
                 let Some((id, mut history)) = next else {
                     let due = queue.lock().next_due();
-                    let wait =
-                        due.map_or(Duration::from_millis(20), |d| d.duration_since(now).into());
+                    let wait = due.map_or(Duration::from_millis(20), |d| throttle.until(d));
                     std::thread::sleep(
                         wait.clamp(Duration::from_millis(1), Duration::from_millis(100)),
                     );
@@ -271,10 +265,7 @@ fn throttled(
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(wait) => {
-                        let later = wait
-                            .until
-                            .unwrap_or(now)
-                            .max(now + Duration::from_millis(50).into());
+                        let later = wait.until().max(now + Duration::from_millis(50));
                         queue.lock().push((id, history), later);
                     }
                 }

@@ -104,7 +104,7 @@ fn main() {
 fn describe(title: &str, wire: &str, c: &Classification, decision: RetryDecision<Duration>) {
     println!("{title}\n  {wire}\n  -> {} / rule {}", c.category, c.rule);
     match decision {
-        RetryDecision::RetryAt(at) => println!("  -> retry at +{}\n", clock(at)),
+        RetryDecision::RetryAt { at, .. } => println!("  -> retry at +{}\n", clock(at)),
         RetryDecision::GiveUp(why) => println!("  -> give up: {why}\n"),
     }
 }

@@ -15,13 +15,12 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, FakeRelativeClock, Reference};
-use governor::nanos::Nanos;
+use governor::clock::{Clock, FakeRelativeClock};
 use parking_lot::Mutex;
 use smtp_throttle::limit::{Limits, Rate, ScopeLimits, SiteLimits};
 use smtp_throttle::retry::{RetryPolicy, RetryQueue};
 use smtp_throttle::route::{Destination, Route};
-use smtp_throttle::throttle::{Outcome, Sender, Throttle, TransportError};
+use smtp_throttle::throttle::{Cause, Outcome, Sender, SessionError, Throttle, TransportError};
 use smtp_throttle::Reply;
 
 const MESSAGES: u32 = 200;
@@ -82,7 +81,7 @@ impl<'r> Sender<u32> for Client<'r> {
         Ok(Connection(self.0))
     }
     fn send(&self, _session: &mut Connection<'r>, id: &u32) -> Result<Reply, TransportError> {
-        Reply::parse(self.0.answer(*id)).map_err(|e| TransportError::Other(e.to_string()))
+        Reply::parse(self.0.answer(*id)).map_err(|e| TransportError::Other(Cause::new(e)))
     }
 }
 
@@ -110,14 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut queue = RetryQueue::new();
     for id in 0..MESSAGES {
-        queue.push((id, throttle.history()), clock.now());
+        queue.push((id, throttle.history()), throttle.now());
     }
     let (mut delivered, mut deferred, mut bounced) = (0u32, 0u32, 0u32);
     let mut next_report = Duration::from_secs(600);
     while let Some(due) = queue.next_due() {
-        let now = clock.now();
+        let now = throttle.now();
         if due > now {
-            clock.advance(due.duration_since(now).into());
+            clock.advance(throttle.until(due));
             continue;
         }
         // Up to 4 sessions at once, one message on each.
@@ -131,19 +130,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut sessions = Vec::new();
         for (id, mut history) in batch {
             match throttle.try_session(&client, &route) {
-                Ok(Ok(session)) => sessions.push((session, id, history)),
-                Ok(Err(error)) => {
-                    let _ = throttle.record(&route, Err(error), &mut history);
-                    queue.push((id, history), now + Nanos::from(Duration::from_secs(60)));
+                Ok(session) => sessions.push((session, id, history)),
+                // The connection failed: an outcome for this message.
+                Err(SessionError::Transport(error)) => {
+                    match throttle.record_open(&route, error, &mut history) {
+                        Outcome::Deferred { retry_at, .. } => {
+                            deferred += 1;
+                            queue.push((id, history), retry_at);
+                        }
+                        _ => bounced += 1,
+                    }
                 }
-                // No slot: come back when the limiter says, or in a second.
-                Err(wait) => {
-                    let at = wait
-                        .until
-                        .unwrap_or(now)
-                        .max(now + Nanos::from(Duration::from_secs(1)));
-                    queue.push((id, history), at);
+                // No slot: come back when the limiter says (at least a second on).
+                Err(SessionError::NotNow(wait)) => {
+                    queue.push(
+                        (id, history),
+                        wait.until().max(now + Duration::from_secs(1)),
+                    );
                 }
+                Err(error) => return Err(error.into()),
             }
         }
         for (session, id, history) in sessions.iter_mut() {
@@ -156,10 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(Outcome::Bounced { .. }) => bounced += 1,
                 Ok(_) => bounced += 1,
                 Err(wait) => {
-                    let at = wait
-                        .until
-                        .unwrap_or(now)
-                        .max(now + Nanos::from(Duration::from_secs(1)));
+                    let at = wait.until().max(now + Duration::from_secs(1));
                     queue.push((*id, history.clone()), at);
                 }
             }

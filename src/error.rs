@@ -3,6 +3,8 @@
 //! Each error says what was wrong and carries the offending value, so that a caller can
 //! log it or act on it without parsing a message.
 
+use std::sync::Arc;
+
 use thiserror::Error;
 
 /// Why a reply could not be parsed or built.
@@ -205,36 +207,99 @@ pub enum RouteError {
     },
 }
 
+/// The error below a [`TransportError`](crate::throttle::TransportError) or a
+/// [`SharedError`]: the transport's or the store's own error (an `io::Error`, lettre's or
+/// redis' error …) or a text, kept as the [`source`](std::error::Error::source).
+///
+/// Cloning shares it. Made from any error with [`Cause::new`], or from a `&str` or
+/// `String` with `into()`.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// Keeps `error` as the cause.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Cause(Arc::new(error))
+    }
+
+    /// The transport's error, to downcast to its type.
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(text: &str) -> Self {
+        Cause(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+            text,
+        )))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(text: String) -> Self {
+        Cause(Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+            text,
+        )))
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for Cause {
+    fn from(error: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Cause(Arc::from(error))
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// A shared-limits store failed (`RedisLimits` of feature `redis`).
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+///
+/// The store's own error, when there is one, is the [`source`](std::error::Error::source).
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum SharedError {
     /// The configuration cannot work (bad URL, zero timeout, zero cap).
     #[error("shared limits misconfigured: {0}")]
-    Config(String),
+    Config(#[source] Cause),
     /// The server did not answer within the timeout.
     #[error("shared limits: Redis timed out: {0}")]
-    Timeout(String),
+    Timeout(#[source] Cause),
     /// The server is unreachable or the connection broke.
     #[error("shared limits: Redis unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// The server answered with an error (a script error, a wrong type at a key).
     #[error("shared limits: Redis refused: {0}")]
-    Refused(String),
+    Refused(#[source] Cause),
 }
 
 #[cfg(feature = "redis")]
 impl SharedError {
     pub(crate) fn from_redis(error: redis::RedisError) -> Self {
         if error.is_timeout() {
-            Self::Timeout(error.to_string())
+            Self::Timeout(Cause::new(error))
         } else if error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
         {
-            Self::Unavailable(error.to_string())
+            Self::Unavailable(Cause::new(error))
         } else {
-            Self::Refused(error.to_string())
+            Self::Refused(Cause::new(error))
         }
     }
 }

@@ -4,9 +4,9 @@
 //! - [`reply_from_response`] and [`attempt_from_error`] turn what lettre returns into a
 //!   [`Reply`] (code from `status()`, the server's text from the error's source) or a
 //!   [`TransportError`] when no reply was read (connection failures are `network`).
-//! - `SmtpTransport` is a [`Sender`] of `lettre::Message` as it is: one message per
-//!   call, connections managed by lettre; `AsyncSmtpTransport<Tokio1Executor>` is an
-//!   `AsyncSender` with feature `lettre-tokio`.
+//! - [`Pooled`]`(SmtpTransport)` is a [`Sender`] of `lettre::Message`: one message per
+//!   call, connections managed by lettre; `Pooled(AsyncSmtpTransport<Tokio1Executor>)`
+//!   is an `AsyncSender` with feature `lettre-tokio`.
 //! - [`SmtpSender`] opens real sessions with lettre's `SmtpConnection` from the route's
 //!   source IP, so one connection carries several messages under one session slot and
 //!   QUIT is sent when the session ends. It sends MAIL, RCPT, DATA and the message one
@@ -25,6 +25,7 @@ use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::Error;
 use lettre::{Message, SmtpTransport, Transport};
 
+use crate::error::Cause;
 use crate::reply::{Command, Reply};
 use crate::route::Route;
 use crate::throttle::{Sender, TransportError};
@@ -36,32 +37,33 @@ pub fn reply_from_response(response: &Response) -> Result<Reply, crate::ParseErr
 }
 
 /// What a lettre error means: the server's reply when it answered 4xx or 5xx (code from
-/// `status()`, text from the error's source), else the transport failure.
-pub fn attempt_from_error(error: &Error) -> Result<Reply, TransportError> {
+/// `status()`, text from the error's source), else the transport failure, with lettre's
+/// error as its [`Cause`].
+pub fn attempt_from_error(error: Error) -> Result<Reply, TransportError> {
     if let Some(code) = error.status() {
-        let text = std::error::Error::source(error)
+        let text = std::error::Error::source(&error)
             .map(|source| source.to_string())
             .unwrap_or_default();
         return Reply::from_parts(u16::from(code), None, &text)
-            .map_err(|e| TransportError::Other(format!("unreadable reply: {e}")));
+            .map_err(|e| TransportError::Other(Cause::new(e)));
     }
-    let what = error.to_string();
     Err(if error.is_timeout() {
-        TransportError::Timeout(what)
+        TransportError::Timeout(Cause::new(error))
     } else if error.is_response() || error.is_client() {
-        TransportError::Other(what)
+        TransportError::Other(Cause::new(error))
     } else if error.is_transport_shutdown() {
-        TransportError::ConnectionLost(what)
+        TransportError::ConnectionLost(Cause::new(error))
     } else {
-        TransportError::Refused(what)
+        TransportError::Refused(Cause::new(error))
     })
 }
 
 fn outcome(result: Result<Response, Error>) -> Result<Reply, TransportError> {
     match result {
-        Ok(response) => reply_from_response(&response)
-            .map_err(|e| TransportError::Other(format!("unreadable reply: {e}"))),
-        Err(error) => attempt_from_error(&error),
+        Ok(response) => {
+            reply_from_response(&response).map_err(|e| TransportError::Other(Cause::new(e)))
+        }
+        Err(error) => attempt_from_error(error),
     }
 }
 
@@ -76,27 +78,43 @@ fn answered(result: Result<Response, Error>, command: Command) -> Result<Reply, 
     }
 }
 
-/// lettre's transport sends each message on its own (or its pool's) connection.
-impl Sender<Message> for SmtpTransport {
+/// A lettre transport (`SmtpTransport`, or `AsyncSmtpTransport<Tokio1Executor>` with
+/// feature `lettre-tokio`) as a [`Sender`]: each message on its own (or its pool's)
+/// connection, as lettre manages them.
+///
+/// A wrapper rather than an impl on lettre's type, so that importing
+/// [`Sender`] never makes lettre's own `transport.send(&message)` ambiguous.
+///
+/// ```no_run
+/// use smtp_throttle::lettre::Pooled;
+/// let sender = Pooled(lettre::SmtpTransport::builder_dangerous("127.0.0.1").port(2525).build());
+/// # let _ = sender;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Pooled<T>(pub T);
+
+impl Sender<Message> for Pooled<SmtpTransport> {
     type Session = ();
     fn open(&self, _route: &Route) -> Result<(), TransportError> {
         Ok(())
     }
     fn send(&self, _session: &mut (), message: &Message) -> Result<Reply, TransportError> {
-        outcome(Transport::send(self, message))
+        outcome(Transport::send(&self.0, message))
     }
 }
 
 /// lettre's async transport (feature `lettre-tokio`), one message per call.
 #[cfg(feature = "lettre-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lettre-tokio")))]
-impl crate::throttle::AsyncSender<Message> for lettre::AsyncSmtpTransport<lettre::Tokio1Executor> {
+impl crate::throttle::AsyncSender<Message>
+    for Pooled<lettre::AsyncSmtpTransport<lettre::Tokio1Executor>>
+{
     type Session = ();
     async fn open(&self, _route: &Route) -> Result<(), TransportError> {
         Ok(())
     }
     async fn send(&self, _session: &mut (), message: &Message) -> Result<Reply, TransportError> {
-        outcome(lettre::AsyncTransport::send(self, message.clone()).await)
+        outcome(lettre::AsyncTransport::send(&self.0, message.clone()).await)
     }
 }
 
@@ -169,7 +187,7 @@ impl Sender<Message> for SmtpSender {
             local,
         )
         .map(SmtpSession)
-        .map_err(|error| match attempt_from_error(&error) {
+        .map_err(|error| match attempt_from_error(error) {
             // A 4xx/5xx greeting or EHLO reply (lettre reads both in `connect`): the
             // classifier reads it, and the limits count it against the connection.
             Ok(reply) => TransportError::Rejected(reply.with_command(Command::Greeting)),

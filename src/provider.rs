@@ -8,7 +8,14 @@
 use std::fmt;
 
 /// A receiving mail provider or filtering service with replies of its own.
+///
+/// With the `serde` feature it is stored as its [`as_str`](Provider::as_str) name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 #[non_exhaustive]
 pub enum Provider {
     /// Gmail and Google Workspace.

@@ -14,22 +14,21 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use common::receiver::{self, Bucket, Config, Receiver};
-use governor::clock::{Clock, FakeRelativeClock, Reference};
-use governor::nanos::Nanos;
+use governor::clock::FakeRelativeClock;
 use lettre::Message;
 use proptest::prelude::*;
 use smtp_throttle::lettre::SmtpSender;
 use smtp_throttle::limit::Limits;
 use smtp_throttle::retry::{History, RetryPolicy, RetryQueue};
 use smtp_throttle::route::{Destination, Route};
-use smtp_throttle::throttle::{Outcome, Session, Throttle};
+use smtp_throttle::throttle::{Outcome, Session, SessionError, Throttle};
 
 const WORKERS: usize = 8;
 /// How long a message takes on its session, in simulated time.
-const TRANSFER: Nanos = Nanos::new(500_000_000);
+const TRANSFER: Duration = Duration::from_millis(500);
 
 /// What a run saw.
 #[derive(Debug)]
@@ -71,24 +70,26 @@ fn run(config: Config, clock: &FakeRelativeClock, n: usize, seed: u64) -> Run {
     let ip: IpAddr = "127.0.0.1".parse().expect("an IP");
     let route = Route::new(ip, Destination::new("hostile.test").expect("a domain"));
     let mail = messages(n);
-    let mut queue: RetryQueue<(usize, History<Nanos>), Nanos> = RetryQueue::new();
+    let mut queue: RetryQueue<(usize, History), SystemTime> = RetryQueue::new();
     for i in 0..n {
-        queue.push((i, throttle.history()), clock.now());
+        queue.push((i, throttle.history()), throttle.now());
     }
-    let start = clock.now();
+    let start = throttle.now();
     let (mut delivered, mut bounced) = (0, 0);
     let deadline = Duration::from_secs(2 * 86_400);
-    let ms = |n: u64| Nanos::from(Duration::from_millis(n));
+    let ms = Duration::from_millis;
     // Eight workers; a busy one holds its session until the message is through.
     type Busy<'s> = (
         Session<'s, Message, SmtpSender, FakeRelativeClock>,
         usize,
-        History<Nanos>,
-        Nanos,
+        History,
+        SystemTime,
     );
     let mut workers: Vec<Option<Busy<'_>>> = (0..WORKERS).map(|_| None).collect();
-    while delivered + bounced < n && Duration::from(clock.now().duration_since(start)) < deadline {
-        let now = clock.now();
+    while delivered + bounced < n
+        && throttle.now().duration_since(start).unwrap_or_default() < deadline
+    {
+        let now = throttle.now();
         for worker in &mut workers {
             let Some((_, _, _, send_at)) = worker else {
                 continue;
@@ -104,7 +105,7 @@ fn run(config: Config, clock: &FakeRelativeClock, n: usize, seed: u64) -> Run {
                 Ok(Outcome::Deferred { retry_at, .. }) => queue.push((i, history), retry_at),
                 Ok(_) => bounced += 1,
                 // Not tried: the route was suspended since the session opened.
-                Err(wait) => queue.push((i, history), wait.until.unwrap_or(now).max(now + ms(1))),
+                Err(wait) => queue.push((i, history), wait.until().max(now + ms(1))),
             }
         }
         let mut next = now + ms(1000);
@@ -117,18 +118,20 @@ fn run(config: Config, clock: &FakeRelativeClock, n: usize, seed: u64) -> Run {
             };
             match throttle.try_session(&sender, &route) {
                 // The message goes TRANSFER later; meanwhile the session stays open.
-                Ok(Ok(session)) => *worker = Some((session, i, history, now + TRANSFER)),
-                Ok(Err(error)) => match throttle.record_open(&route, error, &mut history) {
-                    Outcome::Deferred { retry_at, .. } => queue.push((i, history), retry_at),
-                    _ => bounced += 1,
-                },
-                Err(wait) => {
+                Ok(session) => *worker = Some((session, i, history, now + TRANSFER)),
+                Err(SessionError::Transport(error)) => {
+                    match throttle.record_open(&route, error, &mut history) {
+                        Outcome::Deferred { retry_at, .. } => queue.push((i, history), retry_at),
+                        _ => bounced += 1,
+                    }
+                }
+                Err(SessionError::NotNow(wait)) => {
                     if std::env::var_os("HOSTILE_TRACE").is_some() {
                         eprintln!("{now:?} {wait:?}");
                     }
-                    let until = wait.until.unwrap_or(now + ms(100)).max(now + ms(1));
-                    queue.push((i, history), until);
+                    queue.push((i, history), wait.until().max(now + ms(1)));
                 }
+                Err(error) => panic!("{error}"),
             }
         }
         // On to the next event: a message through, or one due.
@@ -140,7 +143,7 @@ fn run(config: Config, clock: &FakeRelativeClock, n: usize, seed: u64) -> Run {
                 next = next.min(due);
             }
         }
-        clock.advance(Duration::from(next.duration_since(now)).max(Duration::from_millis(1)));
+        clock.advance(throttle.until(next).max(Duration::from_millis(1)));
     }
     let mut accepted = HashMap::new();
     for message in receiver.messages() {
@@ -153,7 +156,7 @@ fn run(config: Config, clock: &FakeRelativeClock, n: usize, seed: u64) -> Run {
         bounced,
         stats: receiver.stats(),
         accepted,
-        simulated: Duration::from(clock.now().duration_since(start)),
+        simulated: throttle.now().duration_since(start).unwrap_or_default(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use lettre::{Message, SmtpTransport};
-use smtp_throttle::lettre::SmtpSender;
+use smtp_throttle::lettre::{Pooled, SmtpSender};
 use smtp_throttle::limit::Limits;
 use smtp_throttle::retry::RetryPolicy;
 use smtp_throttle::route::{Destination, Route};
@@ -56,7 +56,7 @@ fn unreachable_servers_are_network_deferrals() {
         .port(addr.port())
         .timeout(Some(Duration::from_secs(2)))
         .build();
-    let wrapped = Throttled::new(transport, throttle.clone());
+    let wrapped = Throttled::new(Pooled(transport), throttle.clone());
     let mut history = throttle.history();
     match wrapped.send(&route(), &message(), &mut history, Duration::from_secs(5)) {
         Ok(Outcome::Deferred { classification, .. }) => {
@@ -80,7 +80,7 @@ async fn async_transport_is_an_async_sender() {
     let mut history = throttle.history();
     let outcome = throttle
         .send_async(
-            &transport,
+            &Pooled(transport),
             &route(),
             &message(),
             &mut history,

@@ -80,11 +80,11 @@ fn wait_names_the_limiters_earliest_instant() {
     let mut permit = limits.try_acquire(&r).unwrap();
     permit.try_message().unwrap();
     let wait = permit.try_message().unwrap_err();
-    assert_eq!((wait.scope, wait.kind), (LimitScope::Pair, LimitKind::Rate));
     assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(10))
+        (wait.scope(), wait.kind()),
+        (LimitScope::Pair, LimitKind::Rate)
     );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(10));
     clock.advance(Duration::from_millis(9_999));
     assert!(permit.try_message().is_err());
     clock.advance(Duration::from_millis(1));
@@ -133,7 +133,12 @@ fn permits_come_back_on_drop_and_on_panic() {
     let r = route("example.org");
     let p = limits.try_acquire(&r).unwrap();
     let wait = limits.try_acquire(&r).unwrap_err();
-    assert_eq!((wait.kind, wait.until), (LimitKind::Sessions, None));
+    assert_eq!(wait.kind(), LimitKind::Sessions);
+    assert_eq!(
+        wait.wait_time_from(clock.now()),
+        smtp_throttle::limit::SESSION_POLL,
+        "a full session cap says when to look again"
+    );
     drop(p);
     let worker = {
         let limits = limits.clone();
@@ -158,13 +163,10 @@ fn decrease_suspend_then_ramp_up() {
     limits.feedback(&r, &reply("421 4.7.0 Try again later, closing connection."));
     let wait = limits.try_acquire(&r).unwrap_err();
     assert_eq!(
-        (wait.scope, wait.kind),
+        (wait.scope(), wait.kind()),
         (LimitScope::Pair, LimitKind::Suspended)
     );
-    assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(300))
-    );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(300));
     assert_eq!(limits.pair_limits(&r).0, Some(Duration::from_secs(2)));
 
     // Once the suspension ends, the halved rate holds: one message per 2 s.
@@ -172,10 +174,7 @@ fn decrease_suspend_then_ramp_up() {
     let mut permit = limits.try_acquire(&r).unwrap();
     assert!(permit.try_message().is_ok());
     let wait = permit.try_message().unwrap_err();
-    assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(2))
-    );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(2));
     clock.advance(Duration::from_secs(2));
     assert!(permit.try_message().is_ok());
 
@@ -222,13 +221,10 @@ fn a_suspension_stops_sessions_already_open() {
     clock.advance(Duration::from_secs(1));
     let wait = second.try_message().unwrap_err();
     assert_eq!(
-        (wait.scope, wait.kind),
+        (wait.scope(), wait.kind()),
         (LimitScope::Pair, LimitKind::Suspended)
     );
-    assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(299))
-    );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(299));
     // A second objection heard during the suspension renews the pause (to t = 301 s)
     // but does not halve the rate again.
     limits.feedback(&r, &reply("421 4.7.0 Try again later, closing connection."));
@@ -272,17 +268,11 @@ fn server_hints_set_the_pause_and_greylisting_changes_nothing() {
         &reply("451 4.7.1 Rate limit exceeded, try again in 10 minutes"),
     );
     let wait = limits.try_acquire(&r).unwrap_err();
-    assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(600))
-    );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(600));
     let busy = route("busy.example");
     limits.feedback(&busy, &reply("421 4.4.5 Server busy, try again later."));
     let wait = limits.try_acquire(&busy).unwrap_err();
-    assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(60))
-    );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(60));
 }
 
 #[test]
@@ -309,7 +299,7 @@ fn too_many_connections_lowers_the_cap_never_below_one() {
     assert_eq!(limits.pair_limits(&r).1, Some(1));
     let _one = limits.try_acquire(&r).unwrap();
     assert_eq!(
-        limits.try_acquire(&r).unwrap_err().kind,
+        limits.try_acquire(&r).unwrap_err().kind(),
         LimitKind::Sessions
     );
 }
@@ -325,9 +315,9 @@ fn provider_presets_apply_and_sessions_carry_their_deliveries() {
     loop {
         match permit.try_message() {
             Ok(()) => sent += 1,
-            Err(w) if w.kind == LimitKind::Rate => clock.advance(Duration::from_millis(10)),
+            Err(w) if w.kind() == LimitKind::Rate => clock.advance(Duration::from_millis(10)),
             Err(w) => {
-                assert_eq!(w.kind, LimitKind::SessionFull);
+                assert_eq!(w.kind(), LimitKind::SessionFull);
                 break;
             }
         }
@@ -467,7 +457,7 @@ fn acquire_timeout_waits_for_a_released_slot() {
     let r = route("example.org");
     let first = limits.try_acquire(&r).unwrap();
     let t = limits.acquire_timeout(&r, Duration::from_millis(20));
-    assert_eq!(t.unwrap_err().kind, LimitKind::Sessions);
+    assert_eq!(t.unwrap_err().kind(), LimitKind::Sessions);
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(30));
@@ -510,10 +500,7 @@ fn persistent_throttling_escalates_into_alerts() {
         "{alerts:?}"
     );
     let wait = limits.try_acquire(&gmail).unwrap_err();
-    assert_eq!(
-        wait.wait_time_from(clock.now()),
-        Some(Duration::from_secs(3600))
-    );
+    assert_eq!(wait.wait_time_from(clock.now()), Duration::from_secs(3600));
 
     // Two more sites throttle the same IP within the hour: a source alert.
     limits.feedback(&route("yahoo.com"), &reply("421 4.7.0 [TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1"));
@@ -592,7 +579,10 @@ fn warm_up_caps_a_cold_ip_day_by_day() {
                     clock.advance(Duration::from_millis(1));
                 }
                 Err(w) => {
-                    assert_eq!((w.kind, w.scope), (LimitKind::WarmUp, LimitScope::Source));
+                    assert_eq!(
+                        (w.kind(), w.scope()),
+                        (LimitKind::WarmUp, LimitScope::Source)
+                    );
                     return sent;
                 }
             }

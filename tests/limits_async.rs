@@ -22,7 +22,7 @@ fn async_acquire_waits_for_a_release_and_times_out() {
     );
     let first = futures_executor::block_on(limits.acquire(&route, Duration::from_secs(1))).unwrap();
     let timed_out = futures_executor::block_on(limits.acquire(&route, Duration::from_millis(20)));
-    assert_eq!(timed_out.unwrap_err().kind, LimitKind::Sessions);
+    assert_eq!(timed_out.unwrap_err().kind(), LimitKind::Sessions);
     std::thread::scope(|s| {
         s.spawn(|| {
             std::thread::sleep(Duration::from_millis(30));

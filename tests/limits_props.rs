@@ -909,7 +909,7 @@ proptest! {
             for &(i, d) in &used {
                 if let Err(wait) = run.limits.try_acquire(&route(i, d)) {
                     prop_assert_ne!(
-                        wait.kind, LimitKind::Sessions,
+                        wait.kind(), LimitKind::Sessions,
                         "({}, example-{}.org) refused for sessions with nothing held: {:?}", i, d, wait
                     );
                 }
@@ -953,7 +953,7 @@ proptest! {
             drop_all(&mut run.held);
             if before.suspended_until.is_none() {
                 if let Err(wait) = run.limits.try_acquire(&r) {
-                    prop_assert_ne!(wait.kind, LimitKind::Suspended, "{:?}", wait);
+                    prop_assert_ne!(wait.kind(), LimitKind::Suspended, "{:?}", wait);
                 }
             }
             Ok(())

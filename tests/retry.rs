@@ -21,7 +21,7 @@ fn rate_limited() -> Classification {
 
 fn retry_at(decision: RetryDecision<Duration>) -> Duration {
     match decision {
-        RetryDecision::RetryAt(at) => at,
+        RetryDecision::RetryAt { at, .. } => at,
         RetryDecision::GiveUp(why) => panic!("gave up: {why}"),
     }
 }
@@ -281,13 +281,13 @@ fn other_timestamps() {
     let now = Instant::now();
     let mut h = History::new(now);
     match policy.next_retry(&rate_limited(), &mut h, now, None) {
-        RetryDecision::RetryAt(at) => assert_eq!(at - now, 5 * MIN),
+        RetryDecision::RetryAt { at, .. } => assert_eq!(at - now, 5 * MIN),
         other => panic!("{other:?}"),
     }
     let now = SystemTime::now();
     let mut h = History::new(now);
     match policy.next_retry(&rate_limited(), &mut h, now, None) {
-        RetryDecision::RetryAt(at) => assert_eq!(at.duration_since(now).unwrap(), 5 * MIN),
+        RetryDecision::RetryAt { at, .. } => assert_eq!(at.duration_since(now).unwrap(), 5 * MIN),
         other => panic!("{other:?}"),
     }
 }

@@ -281,7 +281,7 @@ fn decide_restoring(
             first_greylisting,
             decision,
         });
-        let RetryDecision::RetryAt(at) = decision else {
+        let RetryDecision::RetryAt { at, .. } = decision else {
             break;
         };
         now = match f.next {
@@ -371,7 +371,7 @@ proptest! {
         let mut history = History::from_parts(parts).expect("consistent parts");
         let decision = policy.next_retry(&classified(REPLIES[reply]), &mut history, now, None);
         prop_assert_eq!(history.attempts(), attempts.saturating_add(1));
-        if let RetryDecision::RetryAt(at) = decision {
+        if let RetryDecision::RetryAt { at, .. } = decision {
             prop_assert!(at >= now, "retry at {:?} before the failure at {:?}", at, now);
         }
     }
@@ -388,9 +388,14 @@ proptest! {
             Limits::builder_with_clock(clock.clone()).build().unwrap(),
             RetryPolicy::builder().seed(1).build().unwrap(),
         );
-        let at = smtp_throttle::retry::Timestamp::after(throttle.now(), offset);
+        let start = throttle.now();
+        let at = smtp_throttle::retry::Timestamp::after(start, offset);
         clock.advance(advance);
-        prop_assert_eq!(throttle.now(), clock.now());
+        // Wall-clock time moves with the limits' clock, from the anchor.
+        prop_assert_eq!(
+            smtp_throttle::retry::Timestamp::since(throttle.now(), start),
+            advance.min(Duration::from_secs(100 * 365 * 86_400))
+        );
         // `Timestamp::after` cuts waits over 100 years to 100 years.
         let offset = offset.min(Duration::from_secs(100 * 365 * 86_400));
         prop_assert_eq!(throttle.until(at), offset.saturating_sub(advance));
@@ -404,7 +409,7 @@ proptest! {
     fn retry_never_before_suspension_end((settings, first, failures) in scenario()) {
         let Some(policy) = settings.build() else { return Ok(()) };
         for step in decide(&policy, first, &failures) {
-            if let (RetryDecision::RetryAt(at), Some(end)) = (step.decision, step.suspended_until) {
+            if let (RetryDecision::RetryAt { at, .. }, Some(end)) = (step.decision, step.suspended_until) {
                 prop_assert!(at >= end, "retry at {:?} before the suspension's end {:?}: {:?}", at, end, step);
             }
         }
@@ -417,7 +422,7 @@ proptest! {
     fn retry_never_before_server_hint((settings, first, failures) in scenario()) {
         let Some(policy) = settings.build() else { return Ok(()) };
         for step in decide(&policy, first, &failures) {
-            let (RetryDecision::RetryAt(at), Some(hint)) = (step.decision, step.classification.retry_hint) else {
+            let (RetryDecision::RetryAt { at, .. }, Some(hint)) = (step.decision, step.classification.retry_hint) else {
                 continue;
             };
             let wait = hint.max(settings.hint_floor());
@@ -440,7 +445,7 @@ proptest! {
     fn retry_never_after_max_age((settings, first, failures) in scenario()) {
         let Some(policy) = settings.build() else { return Ok(()) };
         for step in decide(&policy, first, &failures) {
-            if let RetryDecision::RetryAt(at) = step.decision {
+            if let RetryDecision::RetryAt { at, .. } = step.decision {
                 prop_assert!(
                     at <= first + policy.max_age(),
                     "retry {:?} after the first attempt, maximum age {:?}: {:?}",
@@ -471,7 +476,7 @@ proptest! {
             };
             match (step.decision, expected) {
                 (RetryDecision::GiveUp(got), Some(want)) => prop_assert_eq!(got, want, "{:?}", step),
-                (RetryDecision::RetryAt(_), None) => {}
+                (RetryDecision::RetryAt { at: _, .. }, None) => {}
                 (RetryDecision::GiveUp(GiveUpReason::MaxAge { .. }), None)
                     if earliest(&settings, &step) > first + policy.max_age() => {}
                 (decision, want) => prop_assert!(false, "{:?}, expected {:?}: {:?}", decision, want, step),
@@ -485,7 +490,7 @@ proptest! {
     fn first_greylisting_comes_back_just_after_the_window((settings, first, failures) in scenario()) {
         let Some(policy) = settings.build() else { return Ok(()) };
         for step in decide(&policy, first, &failures) {
-            let RetryDecision::RetryAt(at) = step.decision else { continue };
+            let RetryDecision::RetryAt { at, .. } = step.decision else { continue };
             let low = step.now + settings.greylist_delay();
             let high = low + settings.greylist_spread();
             if !step.first_greylisting
@@ -537,12 +542,15 @@ fn spread(
     let mut seconds = Vec::with_capacity(n);
     for _ in 0..n {
         let mut history = History::new(now);
-        let RetryDecision::RetryAt(at) = policy.next_retry(&c, &mut history, now, suspended_until)
+        let RetryDecision::RetryAt { at, .. } =
+            policy.next_retry(&c, &mut history, now, suspended_until)
         else {
             panic!("gave up on a fresh message after {reply}");
         };
         firsts.push(at);
-        let RetryDecision::RetryAt(again) = policy.next_retry(&c, &mut history, at, None) else {
+        let RetryDecision::RetryAt { at: again, .. } =
+            policy.next_retry(&c, &mut history, at, None)
+        else {
             panic!("gave up on the second failure after {reply}");
         };
         seconds.push(again);
@@ -663,14 +671,15 @@ proptest! {
         }
         let until = clock.now() + suspension;
         throttle.limits().suspend(&route, scope, until);
+        let wall_until = throttle.now() + suspension;
         let mut history = throttle.history();
         let wire = REPLIES[reply];
         let outcome = throttle.record(&route, Ok(Reply::parse(wire).unwrap()), &mut history);
         match outcome {
-            Outcome::Deferred { retry_at, .. } => prop_assert!(
-                retry_at >= until,
+            Outcome::Deferred { retry_at, retry_after, .. } => prop_assert!(
+                retry_at >= wall_until,
                 "{:?} suspended for {:?}, {} deferred to {:?} after the failure",
-                scope, suspension, wire, Duration::from(retry_at) - Duration::from(clock.now())
+                scope, suspension, wire, retry_after
             ),
             other => prop_assert!(false, "{} was not deferred: {:?}", wire, other),
         }

@@ -106,7 +106,7 @@ fn independent_limits_share_one_rate_and_one_session_cap() {
                                 }
                                 Err(wait) => {
                                     assert!(
-                                        matches!(wait.kind, LimitKind::Rate),
+                                        matches!(wait.kind(), LimitKind::Rate),
                                         "unexpected {wait:?}"
                                     );
                                     std::thread::sleep(Duration::from_millis(5));
@@ -185,7 +185,7 @@ fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
     // B never heard the receiver, yet its route is suspended…
     let wait = b.try_acquire(&route()).unwrap_err();
     assert_eq!(
-        (wait.kind, wait.scope),
+        (wait.kind(), wait.scope()),
         (LimitKind::Suspended, LimitScope::Pair)
     );
     std::thread::sleep(Duration::from_millis(350));
@@ -210,7 +210,7 @@ fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
     std::thread::sleep(Duration::from_millis(350));
     let wait = a.try_acquire(&route()).unwrap_err();
     assert_eq!(
-        (wait.kind, wait.scope),
+        (wait.kind(), wait.scope()),
         (LimitKind::Suspended, LimitScope::Site)
     );
 }
@@ -255,7 +255,7 @@ fn a_crashed_holder_keeps_its_slot_no_longer_than_its_lease() {
     std::mem::forget(crashed.try_acquire(&route()).expect("the only slot"));
     let wait = other.try_acquire(&route()).unwrap_err();
     assert_eq!(
-        (wait.kind, wait.scope),
+        (wait.kind(), wait.scope()),
         (LimitKind::Sessions, LimitScope::Pair)
     );
     std::thread::sleep(lease + Duration::from_millis(100));
@@ -364,7 +364,7 @@ fn run(
             Ok(Outcome::Delivered { .. }) => {}
             Ok(other) => panic!("message {id}: {other:?}"),
             Err(wait) => {
-                *waits.entry(wait.kind).or_insert(0) += 1;
+                *waits.entry(wait.kind()).or_insert(0) += 1;
                 queue.push_front(id);
             }
         }
@@ -544,8 +544,8 @@ fn garbage_in_the_store_gives_waits_or_the_fallback_never_a_panic() {
     set(&format!("rate:{pair}:10000:1"), &month_ahead.to_string());
     let mut permit = limits.try_acquire(&route()).unwrap();
     let wait = permit.try_message().unwrap_err();
-    assert_eq!(wait.kind, LimitKind::Rate);
-    let time = wait.wait_time_from(limits.clock().now()).unwrap();
+    assert_eq!(wait.kind(), LimitKind::Rate);
+    let time = wait.wait_time_from(limits.clock().now());
     assert!(time <= Duration::from_secs(7 * 24 * 3600), "{time:?}");
     drop(permit);
     // Adapted state this version did not write: ignored, the local pair stays.

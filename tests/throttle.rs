@@ -5,13 +5,15 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use governor::clock::{Clock, FakeRelativeClock, Reference};
+use governor::clock::{Clock, FakeRelativeClock};
 use governor::nanos::Nanos;
 use parking_lot::Mutex;
 use smtp_throttle::limit::{Alert, LimitKind, Limits, Rate, ScopeLimits, SiteLimits};
 use smtp_throttle::retry::{RetryPolicy, RetryQueue};
 use smtp_throttle::route::{Destination, Route};
-use smtp_throttle::throttle::{sender_fn, Outcome, Sender, Throttle, Throttled, TransportError};
+use smtp_throttle::throttle::{
+    sender_fn, Outcome, Sender, SessionError, Throttle, Throttled, TransportError,
+};
 use smtp_throttle::{Category, Reply};
 
 fn route() -> Route {
@@ -84,7 +86,7 @@ fn every_message_ends_exactly_once_with_threads() {
     };
     let queue = Mutex::new(RetryQueue::new());
     for id in 0..MESSAGES {
-        queue.lock().push((id, throttle.history()), clock.now());
+        queue.lock().push((id, throttle.history()), throttle.now());
     }
     let delivered = Mutex::new(Vec::new());
     let bounced = Mutex::new(Vec::new());
@@ -92,14 +94,12 @@ fn every_message_ends_exactly_once_with_threads() {
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| loop {
-                let now = clock.now();
+                let now = throttle.now();
                 let next = queue.lock().pop_next(now);
                 let Some((id, mut history)) = next else {
                     let due = queue.lock().next_due();
                     match due {
-                        Some(due) if due > now => {
-                            clock.advance(Duration::from(due.duration_since(now)))
-                        }
+                        Some(due) if due > now => clock.advance(throttle.until(due)),
                         Some(_) => {}
                         None if delivered.lock().len() + bounced.lock().len()
                             == MESSAGES as usize =>
@@ -118,13 +118,8 @@ fn every_message_ends_exactly_once_with_threads() {
                     }
                     Ok(other) => panic!("{other:?}"),
                     Err(wait) => {
-                        let at = wait
-                            .until
-                            .unwrap_or(now + Nanos::from(Duration::from_millis(100)));
-                        queue.lock().push(
-                            (id, history),
-                            at.max(now + Nanos::from(Duration::from_millis(1))),
-                        );
+                        let at = wait.until().max(now + Duration::from_millis(1));
+                        queue.lock().push((id, history), at);
                     }
                 }
             });
@@ -182,12 +177,12 @@ fn a_receiver_that_always_says_421_is_left_alone() {
     let r = route();
     let mut queue = RetryQueue::new();
     for id in 0..50u32 {
-        queue.push((id, throttle.history()), clock.now());
+        queue.push((id, throttle.history()), throttle.now());
     }
     // Two simulated hours, polled every second.
     for _ in 0..7200 {
         clock.advance(Duration::from_secs(1));
-        let now = clock.now();
+        let now = throttle.now();
         let due: Vec<_> = queue.pop_due(now).collect();
         for (id, mut history) in due {
             match throttle.try_send(&refusing, &r, &id, &mut history) {
@@ -195,9 +190,7 @@ fn a_receiver_that_always_says_421_is_left_alone() {
                 Ok(other) => panic!("{other:?}"),
                 Err(wait) => queue.push(
                     (id, history),
-                    wait.until
-                        .unwrap_or(now)
-                        .max(now + Nanos::from(Duration::from_secs(1))),
+                    wait.until().max(now + Duration::from_secs(1)),
                 ),
             }
         }
@@ -230,9 +223,11 @@ fn a_transport_error_is_a_deferral() {
         Ok(Outcome::Deferred {
             classification,
             retry_at,
+            retry_after,
         }) => {
             assert_eq!(classification.category, Category::Network);
-            assert!(retry_at > clock.now());
+            assert!(retry_at > throttle.now());
+            assert_eq!(throttle.until(retry_at), retry_after);
         }
         other => panic!("{other:?}"),
     }
@@ -249,10 +244,7 @@ fn a_session_carries_messages_until_full_or_421() {
     let ok = sender_fn(|_route, _m: &str| Ok(reply("250 2.0.0 Ok")));
     let wrapped = Throttled::new(ok, throttle.clone());
     let r = route();
-    let mut session = wrapped
-        .session(&r, Duration::from_secs(1))
-        .unwrap()
-        .unwrap();
+    let mut session = wrapped.session(&r, Duration::from_secs(1)).unwrap();
     let mut sent = 0;
     loop {
         clock.advance(Duration::from_millis(10));
@@ -260,7 +252,7 @@ fn a_session_carries_messages_until_full_or_421() {
         match session.try_send("m", &mut h) {
             Ok(Outcome::Delivered { .. }) => sent += 1,
             Err(w) => {
-                assert_eq!(w.kind, LimitKind::SessionFull);
+                assert_eq!(w.kind(), LimitKind::SessionFull);
                 break;
             }
             Ok(other) => panic!("{other:?}"),
@@ -271,14 +263,14 @@ fn a_session_carries_messages_until_full_or_421() {
     drop(session);
 
     let refusing = sender_fn(|_route, _m: &str| Ok(reply("421 4.3.2 Service shutting down")));
-    let mut session = throttle.try_session(&refusing, &r).unwrap().unwrap();
+    let mut session = throttle.try_session(&refusing, &r).unwrap();
     let mut h = throttle.history();
     assert!(matches!(
         session.try_send("m", &mut h),
         Ok(Outcome::Deferred { .. })
     ));
     assert_eq!(
-        session.try_send("m", &mut h).unwrap_err().kind,
+        session.try_send("m", &mut h).unwrap_err().kind(),
         LimitKind::SessionFull
     );
     drop(session);
@@ -334,10 +326,7 @@ fn no_connection_is_opened_that_cannot_send() {
         match throttle.try_send(&sender, &route(), "hello", &mut history) {
             Ok(Outcome::Delivered { .. }) => delivered += 1,
             Ok(other) => panic!("{other:?}"),
-            Err(wait) => {
-                let until = wait.until.expect("a rate wait has a time");
-                clock.advance(until.duration_since(clock.now()).into());
-            }
+            Err(wait) => clock.advance(wait.wait_time_from(throttle.now())),
         }
     }
     assert!(delivered >= 900, "{delivered}");
@@ -349,15 +338,15 @@ fn no_connection_is_opened_that_cannot_send() {
     let mut sessions = 0;
     let wait = loop {
         match throttle.try_session(&sender, &route()) {
-            Ok(Ok(session)) => {
+            Ok(session) => {
                 sessions += 1;
                 drop(session);
             }
-            Ok(Err(error)) => panic!("{error}"),
-            Err(wait) => break wait,
+            Err(SessionError::NotNow(wait)) => break wait,
+            Err(error) => panic!("{error}"),
         }
     };
-    assert_eq!(wait.kind, LimitKind::Rate);
+    assert_eq!(wait.kind(), LimitKind::Rate);
     assert!(sessions <= 1, "{sessions} sessions opened on a spent rate");
     assert_eq!(sender.opened.load(Ordering::SeqCst), delivered + sessions);
 }
@@ -371,7 +360,6 @@ fn a_session_that_cannot_send_soon_is_closed_not_held() {
     let sender = Connections::default();
     let mut session = throttle
         .session(&sender, &route(), Duration::from_secs(1))
-        .unwrap()
         .unwrap();
     let mut history = throttle.history();
     assert!(matches!(
@@ -381,16 +369,16 @@ fn a_session_that_cannot_send_soon_is_closed_not_held() {
     let wait = session
         .send("two", &mut history, Duration::from_secs(60))
         .unwrap_err();
-    assert_eq!(wait.kind, LimitKind::Rate);
+    assert_eq!(wait.kind(), LimitKind::Rate);
     assert!(session.is_ended(), "closed rather than held 10 s idle");
     drop(session);
     // A suspension ends an open session before it sends, also its first message.
     clock.advance(Duration::from_secs(10));
-    let mut session = throttle.try_session(&sender, &route()).unwrap().unwrap();
+    let mut session = throttle.try_session(&sender, &route()).unwrap();
     let until = clock.now() + Nanos::from(Duration::from_secs(60));
     throttle.limits().suspend(&route(), LimitScope::Site, until);
     let wait = session.try_send("three", &mut history).unwrap_err();
-    assert_eq!(wait.kind, LimitKind::Suspended);
+    assert_eq!(wait.kind(), LimitKind::Suspended);
     assert!(session.is_ended());
     assert_eq!(sender.sent.load(Ordering::SeqCst), 1);
 }
@@ -400,8 +388,7 @@ fn now_and_until_read_the_limits_clock() {
     let clock = FakeRelativeClock::default();
     let throttle = throttle(&clock, 1, 60);
     let start = throttle.now();
-    assert_eq!(start, clock.now());
-    let later = smtp_throttle::retry::Timestamp::after(start, Duration::from_secs(90));
+    let later = start + Duration::from_secs(90);
     assert_eq!(throttle.until(later), Duration::from_secs(90));
     clock.advance(Duration::from_secs(60));
     assert_eq!(throttle.until(later), Duration::from_secs(30));
@@ -411,5 +398,8 @@ fn now_and_until_read_the_limits_clock() {
         Duration::ZERO,
         "a time past is no wait"
     );
-    assert_eq!(throttle.history().first_attempt(), clock.now());
+    assert_eq!(
+        throttle.history().first_attempt(),
+        start + Duration::from_secs(120)
+    );
 }

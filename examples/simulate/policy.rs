@@ -1,14 +1,14 @@
 //! The three ways of sending the simulator compares.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use governor::clock::FakeRelativeClock;
+use governor::clock::{Clock, FakeRelativeClock};
 use governor::nanos::Nanos;
 use smtp_throttle::limit::{LimitKind, Limits, Permit, Rate, ScopeLimits, SiteLimits, Wait};
 use smtp_throttle::provider::Provider;
 use smtp_throttle::retry::{History, RetryPolicy};
 use smtp_throttle::route::{Route, Site};
-use smtp_throttle::throttle::{self, Outcome, Sender, Throttle, TransportError};
+use smtp_throttle::throttle::{self, Outcome, Sender, SessionError, Throttle, TransportError};
 use smtp_throttle::Reply;
 
 use crate::engine::{Open, Policy, Step, Verdict};
@@ -127,8 +127,11 @@ impl<'w, 'c> Policy for Naive<'w, 'c> {
     }
 }
 
-fn wait_until(wait: &Wait<Nanos>) -> Option<Ms> {
-    wait.until.map(ms)
+/// When to look again: `None` when that is when a session ends (or a new one opens),
+/// which the engine knows better than a poll.
+fn wait_until<I: Copy>(wait: &Wait<I>, ms: impl FnOnce(I) -> Ms) -> Option<Ms> {
+    let timed = !matches!(wait.kind(), LimitKind::Sessions | LimitKind::SessionFull);
+    timed.then(|| ms(wait.until()))
 }
 
 /// The configured limits, enforced as they are: no feedback from replies, and every
@@ -166,7 +169,7 @@ impl<'w, 'c> Policy for Fixed<'w, 'c> {
                 Ok(connection) => Open::Session((permit, connection)),
                 Err(error) => Open::Failed(error),
             },
-            Err(wait) => Open::Wait(wait_until(&wait)),
+            Err(wait) => Open::Wait(wait_until(&wait, ms)),
         }
     }
     fn send<'a>(
@@ -177,7 +180,7 @@ impl<'w, 'c> Policy for Fixed<'w, 'c> {
         memo: &mut Ms,
     ) -> Step {
         if let Err(wait) = permit.try_message() {
-            return Step::Wait(wait_until(&wait), wait.kind == LimitKind::SessionFull);
+            return Step::Wait(wait_until(&wait, ms), wait.kind() == LimitKind::SessionFull);
         }
         send_by_code(&self.client, connection, id, memo, 5 * MINUTE)
     }
@@ -207,11 +210,19 @@ impl<'w, 'c> Adaptive<'w, 'c> {
     }
 }
 
-fn verdict(outcome: Outcome<Nanos>) -> Verdict {
-    match outcome {
-        Outcome::Delivered { .. } => Verdict::Delivered,
-        Outcome::Deferred { retry_at, .. } => Verdict::Retry(ms(retry_at)),
-        _ => Verdict::Bounced,
+impl Adaptive<'_, '_> {
+    /// A wall-clock time of the throttle as the simulation's milliseconds, rounded up.
+    fn ms(&self, at: SystemTime) -> Ms {
+        let now = Duration::from(self.client.0.clock.now());
+        (now + self.throttle.until(at)).as_micros().div_ceil(1000) as Ms
+    }
+
+    fn verdict(&self, outcome: Outcome) -> Verdict {
+        match outcome {
+            Outcome::Delivered { .. } => Verdict::Delivered,
+            Outcome::Deferred { retry_at, .. } => Verdict::Retry(self.ms(retry_at)),
+            _ => Verdict::Bounced,
+        }
     }
 }
 
@@ -220,19 +231,20 @@ impl<'w, 'c> Policy for Adaptive<'w, 'c> {
         = throttle::Session<'a, u32, Client<'w, 'c>, FakeRelativeClock>
     where
         Self: 'a;
-    type Memo = History<Nanos>;
+    type Memo = History;
 
     fn name(&self) -> &'static str {
         "throttle"
     }
-    fn memo(&self) -> History<Nanos> {
+    fn memo(&self) -> History {
         self.throttle.history()
     }
     fn open(&self, route: &Route, _sessions: u32) -> Open<Self::Session<'_>> {
         match self.throttle.try_session(&self.client, route) {
-            Ok(Ok(session)) => Open::Session(session),
-            Ok(Err(error)) => Open::Failed(error),
-            Err(wait) => Open::Wait(wait_until(&wait)),
+            Ok(session) => Open::Session(session),
+            Err(SessionError::Transport(error)) => Open::Failed(error),
+            Err(SessionError::NotNow(wait)) => Open::Wait(wait_until(&wait, |at| self.ms(at))),
+            Err(_) => Open::Wait(None),
         }
     }
     fn send<'a>(
@@ -240,22 +252,17 @@ impl<'w, 'c> Policy for Adaptive<'w, 'c> {
         session: &mut Self::Session<'a>,
         _route: &Route,
         id: u32,
-        history: &mut History<Nanos>,
+        history: &mut History,
     ) -> Step {
         match session.try_send(&id, history) {
-            Ok(outcome) => Step::Sent(verdict(outcome), !session.is_ended()),
+            Ok(outcome) => Step::Sent(self.verdict(outcome), !session.is_ended()),
             Err(wait) => Step::Wait(
-                wait_until(&wait),
-                wait.kind == LimitKind::SessionFull || session.is_ended(),
+                wait_until(&wait, |at| self.ms(at)),
+                wait.kind() == LimitKind::SessionFull || session.is_ended(),
             ),
         }
     }
-    fn failed(
-        &self,
-        route: &Route,
-        error: TransportError,
-        history: &mut History<Nanos>,
-    ) -> Verdict {
-        verdict(self.throttle.record(route, Err(error), history))
+    fn failed(&self, route: &Route, error: TransportError, history: &mut History) -> Verdict {
+        self.verdict(self.throttle.record(route, Err(error), history))
     }
 }

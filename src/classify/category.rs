@@ -199,6 +199,11 @@ impl<'de> serde::Deserialize<'de> for Category {
 
 /// How final a reply is, from its basic code's first digit (RFC 5321 §4.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum Severity {
     /// 2xx: the command succeeded.
     Success,
@@ -240,6 +245,11 @@ impl fmt::Display for Severity {
 
 /// What a reply is about, and so what a sender should slow or stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum Scope {
     /// One recipient: the route is fine.

@@ -8,7 +8,13 @@ use super::{Category, Scope, Severity};
 use crate::provider::Provider;
 
 /// What a reply means and what to do about it.
+///
+/// With the `serde` feature it is `Serialize` and `Deserialize`: names as strings
+/// (`"category":"rate_limited"`, `"rule":"google.rate"`), the code as a number, the hint
+/// as serde's `Duration`. A classification read back is data to show or count; the
+/// throttle never takes one as input.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Classification {
     /// The reason, by meaning.
@@ -85,6 +91,23 @@ impl fmt::Display for RuleId {
 impl fmt::Debug for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// The id as a string.
+#[cfg(feature = "serde")]
+impl serde::Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Any string: a stored id need not name a rule of this version.
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        Ok(RuleId::new(std::borrow::Cow::Owned(id)))
     }
 }
 

@@ -57,7 +57,7 @@ impl<C: Clock + Clone> Limits<C> {
         if left.is_zero() {
             return Attempt::Done(Err(wait));
         }
-        match wait.wait_time_from(self.inner.clock.now()) {
+        match wait.sleep_from(self.inner.clock.now()) {
             Some(time) => Attempt::Sleep(time.min(left).max(Duration::from_millis(1))),
             None => Attempt::AwaitRelease(left.min(Duration::from_millis(50))),
         }

@@ -137,11 +137,7 @@ impl<I: Reference> Gate<I> {
     /// Takes one connection, or says until when none may open; returns how long the
     /// spent cell binds.
     pub(super) fn check(&mut self, pace: Option<Pace>, now: I) -> Result<Nanos, Wait<I>> {
-        let refuse = |until| Wait {
-            until: Some(until),
-            scope: LimitScope::Pair,
-            kind: LimitKind::Connections,
-        };
+        let refuse = |until| Wait::at(until, LimitScope::Pair, LimitKind::Connections);
         if self.backing_off(now) {
             return Err(refuse(self.after));
         }

@@ -53,8 +53,8 @@ const MAX_ALERTS: usize = 1024;
 /// let mut permit = limits.try_acquire(&route).expect("a free slot");
 /// permit.try_message().expect("within the rate");
 /// let wait = permit.try_message().unwrap_err();   // 30/min: the next one in 2 s
-/// assert_eq!(wait.kind, LimitKind::Rate);
-/// assert_eq!(wait.wait_time_from(clock.now()), Some(std::time::Duration::from_secs(2)));
+/// assert_eq!(wait.kind(), LimitKind::Rate);
+/// assert_eq!(wait.wait_time_from(clock.now()), std::time::Duration::from_secs(2));
 /// drop(permit);                                    // the slot comes back
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -356,4 +356,16 @@ pub struct PairSnapshot<I> {
     pub in_flight: u32,
     /// The end of a running suspension.
     pub suspended_until: Option<I>,
+}
+
+impl<I> PairSnapshot<I> {
+    /// The same snapshot with its time on another clock.
+    pub(crate) fn map<J>(self, f: impl FnOnce(I) -> J) -> PairSnapshot<J> {
+        PairSnapshot {
+            interval: self.interval,
+            sessions: self.sessions,
+            in_flight: self.in_flight,
+            suspended_until: self.suspended_until.map(f),
+        }
+    }
 }

@@ -43,5 +43,5 @@ pub use limits::{Limits, PairSnapshot};
 pub use permit::Permit;
 pub use rate::Rate;
 pub use site::{ScopeLimits, SiteLimits};
-pub use wait::{LimitKind, LimitScope, Wait};
+pub use wait::{LimitKind, LimitScope, Wait, SESSION_POLL};
 pub use warm_up::WarmUp;

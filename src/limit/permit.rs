@@ -64,15 +64,11 @@ impl<C: Clock + Clone> Permit<C> {
     /// refuses, the earlier ones have still spent their cell, which errs on the slow
     /// side and never past a quota.
     pub fn try_message(&mut self) -> Result<(), Wait<C::Instant>> {
-        if self.max_messages.is_some_and(|max| self.messages >= max) {
-            return Err(Wait {
-                until: None,
-                scope: LimitScope::Pair,
-                kind: LimitKind::SessionFull,
-            });
-        }
         let inner = &*self.inner;
         let now = inner.clock.now();
+        if self.max_messages.is_some_and(|max| self.messages >= max) {
+            return Err(Wait::session_full(now));
+        }
         let mut state = inner.state.lock();
         // A suspension stops sessions already open too: after a 421 on one session, the
         // others on the same route must not go on sending.
@@ -162,11 +158,7 @@ fn check_warm_up<C: Clock + Clone>(
         *warm = fresh;
     }
     if warm.used >= volume {
-        return Err(Wait {
-            until: Some(warm.ends),
-            scope: LimitScope::Source,
-            kind: LimitKind::WarmUp,
-        });
+        return Err(Wait::at(warm.ends, LimitScope::Source, LimitKind::WarmUp));
     }
     warm.used += 1;
     Ok(())

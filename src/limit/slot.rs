@@ -43,11 +43,7 @@ impl<C: Clock + Clone> Slot<C> {
     ) -> Result<(), Wait<C::Instant>> {
         self.check_suspended(now, scope)?;
         if self.sessions.is_some_and(|cap| self.in_flight >= cap) {
-            return Err(Wait {
-                until: None,
-                scope,
-                kind: LimitKind::Sessions,
-            });
+            return Err(Wait::sessions(now, scope));
         }
         Ok(())
     }
@@ -60,11 +56,7 @@ impl<C: Clock + Clone> Slot<C> {
     ) -> Result<(), Wait<C::Instant>> {
         if let Some(until) = self.suspended {
             if until > now {
-                return Err(Wait {
-                    until: Some(until),
-                    scope,
-                    kind: LimitKind::Suspended,
-                });
+                return Err(Wait::at(until, scope, LimitKind::Suspended));
             }
             self.suspended = None;
         }
@@ -80,11 +72,9 @@ impl<C: Clock + Clone> Slot<C> {
         let Some(bucket) = &self.rate else {
             return Ok(());
         };
-        bucket.check().map_err(|until| Wait {
-            until: Some(until),
-            scope,
-            kind: LimitKind::Rate,
-        })?;
+        bucket
+            .check()
+            .map_err(|until| Wait::at(until, scope, LimitKind::Rate))?;
         self.binds_until = self.binds_until.max(now + bucket.refill());
         Ok(())
     }

@@ -19,6 +19,11 @@ use crate::error::ParseError;
 /// # Ok::<(), smtp_throttle::ParseError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "u16", into = "u16")
+)]
 pub struct ReplyCode(u16);
 
 impl ReplyCode {
@@ -45,6 +50,12 @@ impl ReplyCode {
 impl fmt::Display for ReplyCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
+    }
+}
+
+impl From<ReplyCode> for u16 {
+    fn from(code: ReplyCode) -> u16 {
+        code.0
     }
 }
 

@@ -37,6 +37,11 @@ pub const MAX_REPLY_BYTES: usize = 16 * 1024;
 /// at the connection, greeting or EHLO stage, while a 4xx to `RCPT TO` concerns one
 /// recipient. [`Limits::feedback`](crate::limit::Limits::feedback) follows that rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum Command {
     /// Opening the connection itself (TCP, before any reply): a refused or timed-out

@@ -1,7 +1,7 @@
 //! [`RetryPolicy`]: from a failed attempt to the time of the next one.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::jitter::{Jitter, Rng};
 use super::schedule::{Schedule, ScheduleIter};
@@ -44,7 +44,7 @@ const MAX_AGE: Duration = Duration::from_secs(365 * 24 * 3600);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct History<T> {
+pub struct History<T = SystemTime> {
     /// What it holds; only [`History::from_parts`] and the policy change it.
     parts: HistoryParts<T>,
 }
@@ -59,7 +59,7 @@ pub struct History<T> {
 /// snake_case name); what is read back still goes through [`History::from_parts`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub struct HistoryParts<T> {
+pub struct HistoryParts<T = SystemTime> {
     /// When the message was first tried.
     pub first_attempt: T,
     /// Failed attempts recorded.
@@ -168,16 +168,32 @@ impl<T: Timestamp> History<T> {
 }
 
 /// What to do with a message after a failed attempt.
+///
+/// Times are in the caller's [`Timestamp`]; a [`Throttle`](crate::throttle::Throttle)
+/// decides in wall-clock time (`SystemTime`, the default), which a queue can store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RetryDecision<T> {
-    /// Try again at this time.
-    RetryAt(T),
+pub enum RetryDecision<T = SystemTime> {
+    /// Try again at `at`, which is `after` from the failure.
+    RetryAt {
+        /// When to try again.
+        at: T,
+        /// How long from the failed attempt (`now` of the decision) until `at`.
+        after: Duration,
+    },
     /// Stop: bounce the message or report it failed.
     GiveUp(GiveUpReason),
 }
 
 /// Why a message is not retried.
+///
+/// With the `serde` feature it is `Serialize` and `Deserialize`, tagged by `reason`
+/// (`{"reason":"max_attempts","attempts":4}`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(tag = "reason", rename_all = "snake_case")
+)]
 #[non_exhaustive]
 pub enum GiveUpReason {
     /// The reply was final (`Classification::retry` is false).
@@ -321,7 +337,8 @@ impl RetryPolicy {
     /// let mut history = History::new(t0);
     ///
     /// let greylisted = classify(&Reply::parse("450 4.2.0 <a@example.com>: Recipient address rejected: Greylisted")?);
-    /// let RetryDecision::RetryAt(at) = policy.next_retry(&greylisted, &mut history, t0, None) else { panic!() };
+    /// let RetryDecision::RetryAt { at, after } = policy.next_retry(&greylisted, &mut history, t0, None) else { panic!() };
+    /// assert_eq!(after, at - t0);
     /// assert!(at >= Duration::from_secs(300) && at <= Duration::from_secs(420)); // just after postgrey's 300 s
     ///
     /// let unknown = classify(&Reply::parse("550 5.1.1 User unknown")?);
@@ -416,7 +433,11 @@ impl RetryPolicy {
                 at = released;
             }
         }
-        RetryDecision::RetryAt(at.min(deadline))
+        let at = at.min(deadline);
+        RetryDecision::RetryAt {
+            at,
+            after: at.since(now),
+        }
     }
 
     fn jittered(&self, base: Duration, previous: Option<Duration>) -> Duration {

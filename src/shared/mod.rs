@@ -75,7 +75,7 @@ use redis::Connection;
 
 use governor::clock::Clock;
 
-use crate::error::SharedError;
+use crate::error::{Cause, SharedError};
 use crate::limit::{LimitsBuilder, Rate, RefusalKind, ScopeRequest, Store};
 
 mod scripts;
@@ -134,7 +134,7 @@ impl RedisLimits {
         if timeout.is_zero() {
             return Err(SharedError::Config("the timeout must be above zero".into()));
         }
-        let client = redis::Client::open(url).map_err(|e| SharedError::Config(e.to_string()))?;
+        let client = redis::Client::open(url).map_err(|e| SharedError::Config(Cause::new(e)))?;
         let holder = format!(
             "{}-{}",
             std::process::id(),
@@ -275,10 +275,9 @@ impl RedisLimits {
 /// A lease time the store accepts: 1 ms up to [`MAX_LEASE`].
 pub(crate) fn check_lease(ttl: Duration) -> Result<(), SharedError> {
     if ttl.is_zero() || ttl > MAX_LEASE {
-        return Err(SharedError::Config(format!(
-            "a lease lasts 1 ms..{} s, not {ttl:?}",
-            MAX_LEASE.as_secs()
-        )));
+        return Err(SharedError::Config(
+            format!("a lease lasts 1 ms..{} s, not {ttl:?}", MAX_LEASE.as_secs()).into(),
+        ));
     }
     Ok(())
 }

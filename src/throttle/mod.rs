@@ -11,14 +11,16 @@
 mod outcome;
 mod sender;
 mod stats;
+mod wall;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use governor::clock::{Clock, DefaultClock};
 use parking_lot::Mutex;
 
+pub use crate::error::Cause;
 pub use outcome::Outcome;
 #[cfg(feature = "async")]
 pub use sender::AsyncSender;
@@ -26,8 +28,9 @@ pub use sender::{sender_fn, SendFn, Sender, TransportError};
 pub use stats::{Counts, RouteStats};
 
 use self::stats::{Event, Ledger};
+use self::wall::WallClock;
 use crate::classify::{Classification, Classifier, Severity};
-use crate::limit::{deadline_after, Alert, LimitKind, LimitScope, Limits, Permit, Wait};
+use crate::limit::{deadline_after, Alert, LimitKind, Limits, Permit, Wait};
 use crate::reply::{Command, Reply};
 use crate::retry::{History, RetryDecision, RetryPolicy, Timestamp};
 use crate::route::Route;
@@ -37,6 +40,7 @@ struct Inner<C: Clock> {
     retry: RetryPolicy,
     classifier: Classifier,
     ledger: Mutex<Ledger>,
+    wall: WallClock<C::Instant>,
 }
 
 /// Route limits, retry policy and classifier together, shared by every clone.
@@ -95,12 +99,14 @@ where
 
     /// A throttle with your own classifier (your rules ahead of the built-ins).
     pub fn with_classifier(limits: Limits<C>, retry: RetryPolicy, classifier: Classifier) -> Self {
+        let wall = WallClock::new(limits.clock().now());
         Self {
             inner: Arc::new(Inner {
                 limits,
                 retry,
                 classifier,
                 ledger: Mutex::new(Ledger::default()),
+                wall,
             }),
         }
     }
@@ -115,19 +121,34 @@ where
         &self.inner.retry
     }
 
-    /// A fresh history for a message first tried now, on the limits' clock.
-    pub fn history(&self) -> History<C::Instant> {
+    /// A fresh history for a message first tried now.
+    pub fn history(&self) -> History {
         History::new(self.now())
     }
 
-    /// Now, on the limits' clock: the time [`Outcome::Deferred`]'s `retry_at` and a
-    /// [`History`]'s first attempt are in, without naming the clock's type.
-    pub fn now(&self) -> C::Instant {
-        self.inner.limits.clock().now()
+    /// Now, in wall-clock time: the time [`Outcome::Deferred`]'s `retry_at`, a
+    /// [`Wait`]'s `until` and a [`History`]'s first attempt are in.
+    ///
+    /// It is the system time when the throttle was made plus the time elapsed since on
+    /// the limits' clock: a fake clock in tests moves it, and a step of the system
+    /// clock does not make it go backwards. Times stored before a restart stay
+    /// meaningful after it (a new throttle anchors to the system time again).
+    pub fn now(&self) -> SystemTime {
+        self.wall(self.inner.limits.clock().now())
     }
 
-    /// How long from now until `at` on the limits' clock; zero when `at` has passed. A
-    /// queue that sleeps or schedules by durations turns `retry_at` into a wait with it.
+    /// The wall-clock time of an instant of the limits' clock.
+    fn wall(&self, instant: C::Instant) -> SystemTime {
+        self.inner.wall.wall(instant)
+    }
+
+    /// A refusal of the limits, in wall-clock time.
+    fn wall_wait(&self, wait: Wait<C::Instant>) -> Wait {
+        wait.map(|until| self.wall(until))
+    }
+
+    /// How long from now until `at`; zero when `at` has passed. A queue that sleeps or
+    /// schedules by durations turns `retry_at` or a `Wait`'s `until` into a wait with it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -141,31 +162,36 @@ where
     /// assert_eq!(throttle.until(throttle.now()), Duration::ZERO);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn until(&self, at: C::Instant) -> Duration {
+    pub fn until(&self, at: SystemTime) -> Duration {
         at.since(self.now())
     }
 
     /// Opens a session on `route`, waiting up to `timeout` (real time) for a slot and
     /// for the rate to allow its first message: no connection is opened that could not
-    /// send now. The `Wait` when the time ran out (nothing was opened). A transport
-    /// error opening it is an outcome for the message you meant to send, so it is
-    /// returned as `Ok(Err(…))`.
+    /// send now. [`SessionError::NotNow`] when the time ran out (nothing was opened);
+    /// [`SessionError::Transport`] when the sender could not open it, which is an
+    /// outcome for the message you meant to send: give it to
+    /// [`record_open`](Throttle::record_open).
     pub fn session<'s, M: ?Sized, S: Sender<M>>(
         &self,
         sender: &'s S,
         route: &Route,
         timeout: Duration,
-    ) -> Opened<'s, M, S, C> {
+    ) -> Result<Session<'s, M, S, C>, SessionError> {
         let deadline = deadline_after(timeout);
-        let mut permit = self.inner.limits.acquire_timeout(route, timeout)?;
+        let mut permit = self
+            .inner
+            .limits
+            .acquire_timeout(route, timeout)
+            .map_err(|wait| self.wall_wait(wait))?;
         loop {
             match self.charge_step(&mut permit, deadline) {
                 Step::Go => break,
                 Step::Pause(time, _) => std::thread::sleep(time),
-                Step::Stop(wait) => return Err(wait),
+                Step::Stop(wait) => return Err(self.wall_wait(wait).into()),
             }
         }
-        Ok(self.open(sender, route, permit))
+        self.open(sender, route, permit)
     }
 
     /// Like [`session`](Throttle::session) without waiting.
@@ -173,10 +199,13 @@ where
         &self,
         sender: &'s S,
         route: &Route,
-    ) -> Opened<'s, M, S, C> {
-        let mut permit = self.inner.limits.try_acquire(route)?;
-        permit.try_message()?;
-        Ok(self.open(sender, route, permit))
+    ) -> Result<Session<'s, M, S, C>, SessionError> {
+        let limits = &self.inner.limits;
+        let mut permit = limits
+            .try_acquire(route)
+            .map_err(|wait| self.wall_wait(wait))?;
+        permit.try_message().map_err(|wait| self.wall_wait(wait))?;
+        self.open(sender, route, permit)
     }
 
     /// Opens the sender's session under a permit whose first message is charged.
@@ -185,8 +214,8 @@ where
         sender: &'s S,
         route: &Route,
         permit: Permit<C>,
-    ) -> Result<Session<'s, M, S, C>, TransportError> {
-        let session = sender.open(route)?;
+    ) -> Result<Session<'s, M, S, C>, SessionError> {
+        let session = sender.open(route).map_err(SessionError::Transport)?;
         Ok(Session {
             throttle: self.clone(),
             sender,
@@ -221,12 +250,25 @@ where
         sender: &S,
         route: &Route,
         message: &M,
-        history: &mut History<C::Instant>,
+        history: &mut History,
         timeout: Duration,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
-        match self.session(sender, route, timeout)? {
+    ) -> Result<Outcome, Wait> {
+        let opened = self.session(sender, route, timeout);
+        self.attempt(opened, route, message, history)
+    }
+
+    /// The first message of a session just opened (or not).
+    fn attempt<M: ?Sized, S: Sender<M>>(
+        &self,
+        opened: Result<Session<'_, M, S, C>, SessionError>,
+        route: &Route,
+        message: &M,
+        history: &mut History,
+    ) -> Result<Outcome, Wait> {
+        match opened {
             Ok(mut session) => Ok(session.deliver(message, history)),
-            Err(error) => Ok(self.record_open(route, error, history)),
+            Err(SessionError::NotNow(wait)) => Err(wait),
+            Err(SessionError::Transport(error)) => Ok(self.record_open(route, error, history)),
         }
     }
 
@@ -237,12 +279,10 @@ where
         sender: &S,
         route: &Route,
         message: &M,
-        history: &mut History<C::Instant>,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
-        match self.try_session(sender, route)? {
-            Ok(mut session) => Ok(session.deliver(message, history)),
-            Err(error) => Ok(self.record_open(route, error, history)),
-        }
+        history: &mut History,
+    ) -> Result<Outcome, Wait> {
+        let opened = self.try_session(sender, route);
+        self.attempt(opened, route, message, history)
     }
 
     /// Turns an attempt's result into an outcome: classifies the reply, feeds it into
@@ -252,8 +292,8 @@ where
         &self,
         route: &Route,
         attempt: Result<Reply, TransportError>,
-        history: &mut History<C::Instant>,
-    ) -> Outcome<C::Instant> {
+        history: &mut History,
+    ) -> Outcome {
         let classification = self.classify(&attempt);
         self.outcome(route, classification, history)
     }
@@ -278,8 +318,8 @@ where
         &self,
         route: &Route,
         error: TransportError,
-        history: &mut History<C::Instant>,
-    ) -> Outcome<C::Instant> {
+        history: &mut History,
+    ) -> Outcome {
         let stage = match &error {
             TransportError::Rejected(_) => Command::Greeting,
             TransportError::Tls(_) => Command::StartTls,
@@ -294,25 +334,26 @@ where
         &self,
         route: &Route,
         classification: Classification,
-        history: &mut History<C::Instant>,
-    ) -> Outcome<C::Instant> {
+        history: &mut History,
+    ) -> Outcome {
         let limits = &self.inner.limits;
         limits.feedback(route, &classification);
-        let now = limits.clock().now();
+        let now = self.wall(limits.clock().now());
         let (event, outcome) = if classification.severity == Severity::Success {
             (Event::Delivered, Outcome::Delivered { classification })
         } else {
             // Any of the route's scopes may be suspended: the pair, the site, the IP.
-            let suspended = limits.suspended_until(route);
+            let suspended = limits.suspended_until(route).map(|end| self.wall(end));
             match self
                 .inner
                 .retry
                 .next_retry(&classification, history, now, suspended)
             {
-                RetryDecision::RetryAt(retry_at) => (
+                RetryDecision::RetryAt { at, after } => (
                     Event::Deferred(classification.category),
                     Outcome::Deferred {
-                        retry_at,
+                        retry_at: at,
+                        retry_after: after,
                         classification,
                     },
                 ),
@@ -345,14 +386,18 @@ where
     /// timed (another session must end) or would run past `deadline`.
     fn pause_for(&self, wait: &Wait<C::Instant>, deadline: Instant) -> Option<Duration> {
         let left = deadline.saturating_duration_since(Instant::now());
-        let time = wait.wait_time_from(self.inner.limits.clock().now())?;
+        let time = wait.sleep_from(self.inner.limits.clock().now())?;
         (!left.is_zero()).then(|| time.min(left).max(Duration::from_millis(1)))
     }
 
     /// The route's limits and counts now.
-    pub fn stats(&self, route: &Route) -> RouteStats<C::Instant> {
+    pub fn stats(&self, route: &Route) -> RouteStats {
         RouteStats {
-            limits: self.inner.limits.snapshot(route),
+            limits: self
+                .inner
+                .limits
+                .snapshot(route)
+                .map(|snapshot| snapshot.map(|end| self.wall(end))),
             counts: self.inner.ledger.lock().route(route.source(), route.site()),
             #[cfg(feature = "redis")]
             shared: self.inner.limits.shared_status(),
@@ -378,14 +423,30 @@ enum Step<I> {
     Stop(Wait<I>),
 }
 
-/// Opening a session: `Err(Wait)` when no slot came (nothing was tried), `Ok(Err(…))`
-/// when the sender could not connect, `Ok(Ok(session))` otherwise.
-pub type Opened<'s, M, S, C> =
-    Result<Result<Session<'s, M, S, C>, TransportError>, Wait<<C as Clock>::Instant>>;
+/// Why no session was opened ([`Throttle::session`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The limits refused: nothing was tried; look again at the `Wait`'s `until`.
+    #[error("not now: {0}")]
+    NotNow(Wait),
+    /// The sender could not open the session (connect, greeting, EHLO, STARTTLS): an
+    /// outcome for the message that was to go, for
+    /// [`Throttle::record_open`].
+    #[error("the sender could not open a session")]
+    Transport(#[source] TransportError),
+}
+
+impl From<Wait> for SessionError {
+    fn from(wait: Wait) -> Self {
+        SessionError::NotNow(wait)
+    }
+}
 
 /// An open SMTP session under one session slot: several messages, up to the site's
 /// messages per connection; a 421 ends it. Dropping it closes the sender's session and
 /// gives the slot back.
+#[must_use = "a session holds a slot until it is dropped; send on it"]
 pub struct Session<'s, M: ?Sized, S: Sender<M>, C: Clock + Clone = DefaultClock> {
     throttle: Throttle<C>,
     sender: &'s S,
@@ -419,28 +480,24 @@ where
     pub fn send(
         &mut self,
         message: &M,
-        history: &mut History<C::Instant>,
+        history: &mut History,
         timeout: Duration,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+    ) -> Result<Outcome, Wait> {
         let deadline = deadline_after(timeout);
         loop {
             match self.charge(deadline) {
                 Step::Go => return Ok(self.deliver(message, history)),
                 Step::Pause(pause, _) => std::thread::sleep(pause),
-                Step::Stop(wait) => return Err(wait),
+                Step::Stop(wait) => return Err(self.throttle.wall_wait(wait)),
             }
         }
     }
 
     /// Sends one message if the rate allows it now.
-    pub fn try_send(
-        &mut self,
-        message: &M,
-        history: &mut History<C::Instant>,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+    pub fn try_send(&mut self, message: &M, history: &mut History) -> Result<Outcome, Wait> {
         match self.charge(Instant::now()) {
             Step::Go => Ok(self.deliver(message, history)),
-            Step::Pause(_, wait) | Step::Stop(wait) => Err(wait),
+            Step::Pause(_, wait) | Step::Stop(wait) => Err(self.throttle.wall_wait(wait)),
         }
     }
 
@@ -457,11 +514,8 @@ where
     /// Charges the next message: the cell taken at opening first, then the permit's.
     fn charge(&mut self, deadline: Instant) -> Step<C::Instant> {
         if self.ended {
-            return Step::Stop(Wait {
-                until: None,
-                scope: LimitScope::Pair,
-                kind: LimitKind::SessionFull,
-            });
+            let now = self.throttle.limits().clock().now();
+            return Step::Stop(Wait::session_full(now));
         }
         if std::mem::take(&mut self.charged) {
             // Charged when the session opened; the route may have been suspended since
@@ -477,13 +531,14 @@ where
         let step = self.throttle.charge_step(&mut self.permit, deadline);
         match step {
             Step::Stop(wait) => {
-                self.ended |= wait.kind == LimitKind::SessionFull;
+                self.ended |= wait.kind() == LimitKind::SessionFull;
                 Step::Stop(wait)
             }
             // An open session is not held idle: suspended, or the rate not due within
             // the connections' idle time, it ends (open another when the wait is over).
             Step::Pause(time, wait)
-                if wait.kind != LimitKind::Rate || time > self.throttle.limits().session_idle() =>
+                if wait.kind() != LimitKind::Rate
+                    || time > self.throttle.limits().session_idle() =>
             {
                 self.ended = true;
                 Step::Stop(wait)
@@ -492,7 +547,7 @@ where
         }
     }
 
-    fn deliver(&mut self, message: &M, history: &mut History<C::Instant>) -> Outcome<C::Instant> {
+    fn deliver(&mut self, message: &M, history: &mut History) -> Outcome {
         let attempt = self.sender.send(&mut self.session, message);
         // RFC 5321 §3.8: 421 closes the channel; a lost connection ends it too.
         self.ended |= match &attempt {
@@ -545,9 +600,9 @@ where
         &self,
         route: &Route,
         message: &M,
-        history: &mut History<C::Instant>,
+        history: &mut History,
         timeout: Duration,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>>
+    ) -> Result<Outcome, Wait>
     where
         S: Sender<M>,
     {
@@ -560,8 +615,8 @@ where
         &self,
         route: &Route,
         message: &M,
-        history: &mut History<C::Instant>,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>>
+        history: &mut History,
+    ) -> Result<Outcome, Wait>
     where
         S: Sender<M>,
     {
@@ -570,7 +625,11 @@ where
     }
 
     /// [`Throttle::session`] with the wrapped sender.
-    pub fn session<M: ?Sized>(&self, route: &Route, timeout: Duration) -> Opened<'_, M, S, C>
+    pub fn session<M: ?Sized>(
+        &self,
+        route: &Route,
+        timeout: Duration,
+    ) -> Result<Session<'_, M, S, C>, SessionError>
     where
         S: Sender<M>,
     {
@@ -593,16 +652,21 @@ where
         sender: &S,
         route: &Route,
         message: &M,
-        history: &mut History<C::Instant>,
+        history: &mut History,
         timeout: Duration,
-    ) -> Result<Outcome<C::Instant>, Wait<C::Instant>> {
+    ) -> Result<Outcome, Wait> {
         let deadline = deadline_after(timeout);
-        let mut permit = self.inner.limits.acquire(route, timeout).await?;
+        let mut permit = self
+            .inner
+            .limits
+            .acquire(route, timeout)
+            .await
+            .map_err(|wait| self.wall_wait(wait))?;
         loop {
             match self.charge_step(&mut permit, deadline) {
                 Step::Go => break,
                 Step::Pause(time, _) => futures_timer::Delay::new(time).await,
-                Step::Stop(wait) => return Err(wait),
+                Step::Stop(wait) => return Err(self.wall_wait(wait)),
             }
         }
         let outcome = match sender.open(route).await {

@@ -1,12 +1,23 @@
 //! [`Outcome`]: what became of one message.
 
+use std::time::{Duration, SystemTime};
+
 use crate::classify::Classification;
 use crate::retry::GiveUpReason;
 
 /// What became of one message sent through a [`Throttle`](super::Throttle).
+///
+/// Times are wall-clock time, ready to store with the message in a queue. With the
+/// `serde` feature it is `Serialize` and `Deserialize`, tagged by `outcome`
+/// (`"delivered"`, `"deferred"`, `"bounced"`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(tag = "outcome", rename_all = "snake_case")
+)]
 #[non_exhaustive]
-pub enum Outcome<I> {
+pub enum Outcome {
     /// The server accepted it.
     Delivered {
         /// The accepting reply's classification.
@@ -15,7 +26,9 @@ pub enum Outcome<I> {
     /// Not now: try again at `retry_at`.
     Deferred {
         /// When to try again (from the retry policy).
-        retry_at: I,
+        retry_at: SystemTime,
+        /// How long after the failed attempt `retry_at` is.
+        retry_after: Duration,
         /// Why it was deferred.
         classification: Classification,
     },
@@ -28,7 +41,7 @@ pub enum Outcome<I> {
     },
 }
 
-impl<I> Outcome<I> {
+impl Outcome {
     /// The classification of the reply (or transport error) behind the outcome.
     pub fn classification(&self) -> &Classification {
         match self {

@@ -3,25 +3,28 @@
 use std::fmt;
 
 use crate::classify::{Category, Classification, RuleId, Scope, Severity};
+use crate::error::Cause;
 use crate::reply::{Command, Reply};
 use crate::route::Route;
 
-/// A failure below SMTP: no reply was read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// A failure below SMTP: no reply was read. The transport's own error is the
+/// [`source`](std::error::Error::source) (a [`Cause`]); `Display` names the failure and
+/// the cause's text.
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// The connection was refused or could not be made.
     #[error("connection refused: {0}")]
-    Refused(String),
+    Refused(#[source] Cause),
     /// No answer in time.
     #[error("timed out: {0}")]
-    Timeout(String),
+    Timeout(#[source] Cause),
     /// The connection dropped mid-session.
     #[error("connection lost: {0}")]
-    ConnectionLost(String),
+    ConnectionLost(#[source] Cause),
     /// The TLS handshake or STARTTLS failed.
     #[error("TLS failed: {0}")]
-    Tls(String),
+    Tls(#[source] Cause),
     /// The server refused the session: a 4xx or 5xx greeting, EHLO or STARTTLS reply
     /// (Postfix's `421 4.7.0 … too many connections` comes here). The throttle
     /// classifies the reply itself.
@@ -29,7 +32,7 @@ pub enum TransportError {
     Rejected(Reply),
     /// Anything else below SMTP.
     #[error("transport error: {0}")]
-    Other(String),
+    Other(#[source] Cause),
 }
 
 impl TransportError {

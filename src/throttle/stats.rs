@@ -37,7 +37,7 @@ impl Counts {
 /// One route's limits and counts at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct RouteStats<I> {
+pub struct RouteStats<I = std::time::SystemTime> {
     /// The pair's current limits and load, when the limits track the route.
     pub limits: Option<PairSnapshot<I>>,
     /// What became of the route's messages.

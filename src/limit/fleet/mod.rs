@@ -222,12 +222,11 @@ fn wait_of<I: Reference>(refusal: Refusal, now: I) -> Wait<I> {
         .get(refusal.scope)
         .copied()
         .unwrap_or(LimitScope::Pair);
-    let (until, kind) = match refusal.kind {
-        RefusalKind::Suspended(wait) => (Some(later(now, wait)), LimitKind::Suspended),
-        RefusalKind::Sessions => (None, LimitKind::Sessions),
-        RefusalKind::Rate(wait) => (Some(later(now, wait)), LimitKind::Rate),
-    };
-    Wait { until, scope, kind }
+    match refusal.kind {
+        RefusalKind::Suspended(wait) => Wait::at(later(now, wait), scope, LimitKind::Suspended),
+        RefusalKind::Sessions => Wait::sessions(now, scope),
+        RefusalKind::Rate(wait) => Wait::at(later(now, wait), scope, LimitKind::Rate),
+    }
 }
 
 impl Fleet {
@@ -288,11 +287,11 @@ impl Fleet {
     fn fall_back<I: Reference>(&self, now: I) -> Result<(), Wait<I>> {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
         match self.fallback {
-            Fallback::Refuse => Err(Wait {
-                until: Some(later(now, self.retry_after)),
-                scope: LimitScope::Pair,
-                kind: LimitKind::SharedUnavailable,
-            }),
+            Fallback::Refuse => Err(Wait::at(
+                later(now, self.retry_after),
+                LimitScope::Pair,
+                LimitKind::SharedUnavailable,
+            )),
             _ => Ok(()),
         }
     }
@@ -352,12 +351,7 @@ impl Fleet {
                 // the slot may be someone else's, so this session must end.
                 Some(false) => {
                     permit.leased = [false; 3];
-                    let full = Wait {
-                        until: None,
-                        scope: LimitScope::Pair,
-                        kind: LimitKind::SessionFull,
-                    };
-                    return (Err(full), None);
+                    return (Err(Wait::session_full(now)), None);
                 }
                 None => {}
             }

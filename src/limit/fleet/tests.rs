@@ -52,7 +52,7 @@ fn a_suspension_is_the_fleets() {
         .try_acquire(&route())
         .expect_err("suspended for the fleet");
     assert_eq!(
-        (wait.kind, wait.scope),
+        (wait.kind(), wait.scope()),
         (LimitKind::Suspended, LimitScope::Site)
     );
     store.clock.advance(Duration::from_secs(61));
@@ -113,7 +113,7 @@ fn while_the_store_is_away_decisions_fall_back() {
     let wait = refuse
         .try_acquire(&route())
         .expect_err("refuses without the store");
-    assert_eq!(wait.kind, LimitKind::SharedUnavailable);
+    assert_eq!(wait.kind(), LimitKind::SharedUnavailable);
     let status = local.shared_status().expect("a store");
     assert!(!status.connected && status.failures >= 1 && status.fallback_decisions >= 1);
     store.down.store(false, Ordering::Relaxed);
