@@ -13,9 +13,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use governor::clock::{Clock, FakeRelativeClock};
+use governor::nanos::Nanos;
 use proptest::prelude::*;
 use smtp_throttle::limit::{
-    Adaptive, Escalation, LimitKind, Limits, Permit, Rate, ScopeLimits, SiteLimits, WarmUp,
+    Adaptive, Escalation, LimitKind, Limits, Permit, Rate, ScopeLimits, SiteLimits, Wait, WarmUp,
+    SESSION_POLL,
 };
 use smtp_throttle::route::{Destination, Route, Site};
 use smtp_throttle::{classify, Classification, ConfigError, Reply, Scope};
@@ -362,6 +364,8 @@ struct Run {
     grants: HashMap<Key, Vec<Duration>>,
     /// The first session-cap or messages-per-session breach seen.
     session_breach: Option<String>,
+    /// The first `Wait` whose `until` disagrees with its kind.
+    wait_breach: Option<String>,
     /// The most routes tracked after any step.
     most_routes: usize,
     used: HashSet<(usize, usize)>,
@@ -426,6 +430,7 @@ fn run(config: &Config, ops: &[Op]) -> Option<Run> {
         held: Vec::new(),
         grants: HashMap::new(),
         session_breach: None,
+        wait_breach: None,
         most_routes: 0,
         used: HashSet::new(),
     };
@@ -456,8 +461,9 @@ fn step(config: &Config, run: &mut Run, op: &Op) {
             let d = d % domains;
             let r = route(i, d);
             run.used.insert((i, d));
-            let Ok(permit) = run.limits.try_acquire(&r) else {
-                return;
+            let permit = match run.limits.try_acquire(&r) {
+                Ok(permit) => permit,
+                Err(wait) => return check_wait(run, &wait, "try_acquire"),
             };
             let (keys, site) = if run.limits.snapshot(&r).is_some() {
                 (
@@ -494,7 +500,8 @@ fn step(config: &Config, run: &mut Run, op: &Op) {
             let index = p % run.held.len();
             let held = &mut run.held[index];
             for _ in 0..n {
-                if held.permit.try_message().is_err() {
+                if let Err(wait) = held.permit.try_message() {
+                    check_wait(run, &wait, "try_message");
                     break;
                 }
                 held.messages += 1;
@@ -531,6 +538,31 @@ fn step(config: &Config, run: &mut Run, op: &Op) {
         Op::Prune => {
             run.limits.prune_idle();
         }
+    }
+}
+
+/// `Wait`'s promise: `until` always says when to look again and agrees with the kind —
+/// after now for a timed limit (it refuses now), `SESSION_POLL` on for a full session
+/// cap, now for a full session (open another).
+fn check_wait(run: &mut Run, wait: &Wait<Nanos>, call: &str) {
+    if run.wait_breach.is_some() {
+        return;
+    }
+    let now = run.clock.now();
+    let expected = match wait.kind() {
+        LimitKind::Sessions => Some(now + Nanos::from(SESSION_POLL)),
+        LimitKind::SessionFull => Some(now),
+        _ => None,
+    };
+    let agrees = match expected {
+        Some(at) => wait.until() == at,
+        None => wait.until() > now,
+    };
+    if !agrees {
+        run.wait_breach = Some(format!(
+            "{call}: {wait:?} at {now:?}, expected {}",
+            expected.map_or("a time after now".to_owned(), |at| format!("{at:?}"))
+        ));
     }
 }
 
@@ -866,6 +898,16 @@ proptest! {
             prop_assert!(false, "{}", breach);
         }
         if let Some(breach) = &run.session_breach {
+            prop_assert!(false, "{}", breach);
+        }
+    }
+
+    /// Every `Wait` says when to look again, in agreement with its kind (see
+    /// `check_wait`).
+    #[test]
+    fn every_wait_says_when_to_look_again(config in config(), ops in ops()) {
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
+        if let Some(breach) = &run.wait_breach {
             prop_assert!(false, "{}", breach);
         }
     }

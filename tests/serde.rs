@@ -60,3 +60,51 @@ fn garbage_read_back_is_an_error_that_names_it() {
     let err = History::from_parts(parts).unwrap_err();
     assert!(err.to_string().contains("greylisted is 4"), "{err}");
 }
+
+/// Every outcome a throttle gives, stored as JSON and read back, is the same outcome;
+/// its names are strings a person can read in the store.
+#[test]
+fn outcomes_and_classifications_round_trip_through_json() {
+    use smtp_throttle::limit::Limits;
+    use smtp_throttle::route::{Destination, Route};
+    use smtp_throttle::throttle::{sender_fn, Outcome, Throttle};
+
+    let route = Route::new(
+        "192.0.2.10".parse().unwrap(),
+        Destination::new("example.org").unwrap(),
+    );
+    for (wire, kind) in [
+        ("250 2.0.0 Ok: queued as 4Bk", "delivered"),
+        ("450 4.2.0 <a@example.org>: Recipient address rejected: Greylisted", "deferred"),
+        ("421 4.7.0 [TSS04] Messages from 192.0.2.10 temporarily deferred due to unexpected volume or user complaints", "deferred"),
+        ("550 5.1.1 <a@example.org>: Recipient address rejected: User unknown", "bounced"),
+    ] {
+        // A fresh throttle each time: a throttling reply slows the route down.
+        let throttle = Throttle::new(
+            Limits::builder().build().unwrap(),
+            RetryPolicy::builder().seed(5).build().unwrap(),
+        );
+        let sender = sender_fn(move |_route, _m: &str| Ok(Reply::parse(wire).unwrap()));
+        let mut history = throttle.history();
+        let outcome = throttle.try_send(&sender, &route, "m", &mut history).unwrap();
+        let json = serde_json::to_string(&outcome).unwrap();
+        assert!(json.contains(&format!(r#""outcome":"{kind}""#)), "{json}");
+        let category = outcome.classification().category;
+        assert!(json.contains(&format!(r#""category":"{category}""#)), "{json}");
+        assert!(json.contains(&format!(r#""rule":"{}""#, outcome.classification().rule)), "{json}");
+        let back: Outcome = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, outcome, "{json}");
+        if let Outcome::Deferred { retry_at, retry_after, .. } = back {
+            assert!(retry_at > throttle.now() - Duration::from_secs(1));
+            assert!(retry_after > Duration::ZERO);
+        }
+    }
+    // A category this version does not know is an error naming it, not a default.
+    let unknown = r#"{"outcome":"delivered","classification":{"category":"teleported","severity":"success","retry":false,"scope":"message","provider":null,"retry_hint":null,"rule":"x","command":null,"code":250}}"#;
+    let err = serde_json::from_str::<Outcome>(unknown).unwrap_err();
+    assert!(err.to_string().contains("teleported"), "{err}");
+    let bad_code = unknown
+        .replace("teleported", "delivered")
+        .replace("250}", "999}");
+    assert!(serde_json::from_str::<Outcome>(&bad_code).is_err());
+}

@@ -48,10 +48,13 @@ pub struct Classification {
 /// The id of the rule that decided a classification.
 ///
 /// Cloning one never allocates: built-in ids are static, a user rule's id is shared.
-#[derive(Clone, PartialEq, Eq, Hash)]
+///
+/// Ids are equal when their text is, however they were made (built in, a user rule's,
+/// read back from storage).
+#[derive(Clone)]
 pub struct RuleId(Id);
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 enum Id {
     Static(&'static str),
     Shared(Arc<str>),
@@ -79,6 +82,20 @@ impl RuleId {
             Id::Static(s) => s,
             Id::Shared(s) => s,
         }
+    }
+}
+
+impl PartialEq for RuleId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for RuleId {}
+
+impl std::hash::Hash for RuleId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
