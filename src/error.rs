@@ -304,6 +304,26 @@ impl SharedError {
     }
 }
 
+/// Learned state given to [`Limits::import_learned`](crate::limit::Limits::import_learned)
+/// that no limits could have learned: it was not taken from `export_learned`, or was
+/// changed since. Nothing was imported.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum LearnedError {
+    /// An entry holds a value out of range.
+    #[error("learned {list}[{entry}].{field}: {reason}")]
+    Invalid {
+        /// The list (`pairs`, `sites`, `sources`).
+        list: &'static str,
+        /// The entry's index in it.
+        entry: usize,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
 /// Parts given to [`History::from_parts`](crate::retry::History::from_parts) that no
 /// history can hold: the parts were not taken from a history, or were changed since.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

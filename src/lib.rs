@@ -107,6 +107,8 @@ pub mod throttle;
 struct ReadmeDoctests;
 
 pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, Severity};
-pub use error::{Cause, ConfigError, HistoryError, ParseError, RouteError, RuleError};
+pub use error::{
+    Cause, ConfigError, HistoryError, LearnedError, ParseError, RouteError, RuleError,
+};
 pub use provider::Provider;
 pub use reply::Reply;

@@ -29,7 +29,15 @@ use crate::error::RouteError;
 use crate::provider::Provider;
 
 /// The receiving side whose limits a route shares.
+///
+/// With the `serde` feature it is stored as `{"provider":"google"}` or
+/// `{"named":"example.org"}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Site {
     /// A recognised provider.
     Provider(Provider),

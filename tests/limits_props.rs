@@ -912,6 +912,45 @@ proptest! {
         }
     }
 
+    /// Learned state survives a restart: limits built from the same configuration, given
+    /// what the old ones exported, hold every route the old ones tracked as its own at
+    /// the same interval, session cap and suspensions (pair, site, source).
+    #[test]
+    fn learned_state_exported_and_imported_is_the_same(config in config(), ops in ops()) {
+        let Some(run) = ran(&config, &ops)? else { return Ok(()) };
+        let wall = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let learned = run.limits.export_learned_at(wall);
+        let clock = start_clock();
+        clock.advance(now(&run.clock).saturating_sub(START));
+        prop_assert_eq!(clock.now(), run.clock.now());
+        let restarted = config.build(&clock).expect("the same config builds");
+        restarted.import_learned_at(&learned, wall).expect("what was exported imports");
+        for &(i, d) in &run.used {
+            let r = route(i, d);
+            let Some(before) = run.limits.snapshot(&r) else { continue };
+            let learned_something = learned
+                .pairs
+                .iter()
+                .any(|p| p.source == r.source() && &p.site == r.site());
+            if !learned_something {
+                continue;
+            }
+            let after = restarted.snapshot(&r);
+            prop_assert!(after.is_some(), "{:?} not tracked after the import", r);
+            let after = after.unwrap();
+            prop_assert_eq!(
+                (before.interval, before.sessions, before.suspended_until),
+                (after.interval, after.sessions, after.suspended_until),
+                "{:?}", r
+            );
+            prop_assert_eq!(
+                run.limits.suspended_until(&r),
+                restarted.suspended_until(&r),
+                "{:?}: site or source suspension", r
+            );
+        }
+    }
+
     /// The route cap: `len()` never exceeds `max_routes`, the overflow route included.
     #[test]
     fn routes_tracked_never_exceed_max_routes(

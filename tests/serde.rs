@@ -108,3 +108,73 @@ fn outcomes_and_classifications_round_trip_through_json() {
         .replace("250}", "999}");
     assert!(serde_json::from_str::<Outcome>(&bad_code).is_err());
 }
+
+/// Learned limits stored as JSON and read back are the same; values no limits could
+/// have learned are refused with the entry and field named, and nothing is imported.
+#[test]
+fn learned_limits_round_trip_through_json() {
+    use smtp_throttle::limit::{Learned, Limits, Rate, ScopeLimits, SiteLimits};
+    use smtp_throttle::route::{Destination, Route};
+    use smtp_throttle::LearnedError;
+
+    let build = || {
+        let pair = ScopeLimits::sessions(4).with_rate(Rate::per_minute(600).unwrap());
+        Limits::builder()
+            .site_default(SiteLimits {
+                pair,
+                ..SiteLimits::default()
+            })
+            .build()
+            .unwrap()
+    };
+    let limits = build();
+    let route = Route::new(
+        "192.0.2.1".parse().unwrap(),
+        Destination::new("example.org").unwrap(),
+    );
+    let gmail = Route::new(
+        "192.0.2.1".parse().unwrap(),
+        Destination::new("gmail.com").unwrap(),
+    );
+    for (r, wire) in [
+        (&route, "421 4.7.0 Try again later, closing connection."),
+        (&gmail, "421 4.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp"),
+    ] {
+        drop(limits.try_acquire(r));
+        limits.feedback(r, &classify(&Reply::parse(wire).unwrap()));
+    }
+    let learned = limits.export_learned();
+    assert_eq!(learned.pairs.len(), 2, "{learned:?}");
+    let json = serde_json::to_string_pretty(&learned).unwrap();
+    assert!(json.contains(r#""provider": "google""#), "{json}");
+    assert!(json.contains(r#""named": "example.org""#), "{json}");
+    let back: Learned = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, learned);
+    let restarted = build();
+    assert_eq!(restarted.import_learned(&back), Ok(2));
+    assert_eq!(restarted.pair_limits(&route), limits.pair_limits(&route));
+    assert!(restarted.suspended_until(&gmail).is_some());
+
+    for (from, to, field) in [
+        (r#""sessions": "#, r#""sessions": 0"#, "sessions"),
+        (
+            r#""refused_rate": "#,
+            r#""refused_rate": -1"#,
+            "refused_rate",
+        ),
+    ] {
+        let mut bad = json.clone();
+        let at = bad.find(from).expect(from);
+        // Replace the value that follows the key, up to the end of its line.
+        let end = at + bad[at..].find(',').unwrap();
+        bad.replace_range(at..end, to);
+        let bad: Learned = serde_json::from_str(&bad).unwrap();
+        let fresh = build();
+        match fresh.import_learned(&bad) {
+            Err(LearnedError::Invalid { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+        assert!(fresh.is_empty(), "nothing imported from refused state");
+    }
+    assert!(serde_json::from_str::<Learned>(r#"{"pairs":[{"source":"not an ip"}]}"#).is_err());
+}

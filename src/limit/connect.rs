@@ -180,6 +180,23 @@ impl<I: Reference> Gate<I> {
         self.failures = 0;
     }
 
+    /// Failed connections in a row.
+    pub(super) fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// When the next connection may open after the failed ones.
+    pub(super) fn after(&self) -> I {
+        self.after
+    }
+
+    /// Puts back a backoff taken from another gate: `failures` in a row, none to open
+    /// before `after`.
+    pub(super) fn restore(&mut self, failures: u32, after: I) {
+        self.failures = failures;
+        self.after = after;
+    }
+
     /// Whether a backoff still runs at `now`.
     pub(super) fn backing_off(&self, now: I) -> bool {
         self.failures > 0 && self.after > now

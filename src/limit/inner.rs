@@ -2,6 +2,7 @@
 //! settings, the tracked routes under one lock, the fleet, and who waits for a slot.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 
 use governor::clock::Clock;
 use parking_lot::{Condvar, Mutex};
@@ -47,6 +48,18 @@ impl<C: Clock + Clone> Inner<C> {
 
     /// The route's keys at `now`, creating its entries when missing.
     pub(super) fn keys(&self, state: &mut State<C>, route: &Route, now: C::Instant) -> Keys {
+        self.keys_of(state, route.source(), route.site(), now)
+    }
+
+    /// The keys of the route from `ip` to `site` at `now`, creating its entries when
+    /// missing.
+    pub(super) fn keys_of(
+        &self,
+        state: &mut State<C>,
+        ip: IpAddr,
+        site: &Site,
+        now: C::Instant,
+    ) -> Keys {
         let settings = &self.settings;
         let site_limits = |site: &Site| settings.site(site);
         let make = Creation {
@@ -58,6 +71,6 @@ impl<C: Clock + Clone> Inner<C> {
             idle_after: settings.idle_after,
             overflow: &settings.overflow,
         };
-        state.keys(&make, route.source(), route.site())
+        state.keys(&make, ip, site)
     }
 }

@@ -19,6 +19,7 @@ mod builder;
 mod connect;
 mod fleet;
 mod inner;
+mod learned;
 mod limits;
 mod permit;
 mod rate;
@@ -39,6 +40,7 @@ pub use connect::Connections;
 pub use fleet::{Fallback, SharedStatus};
 #[cfg_attr(not(feature = "redis"), allow(unused_imports))]
 pub(crate) use fleet::{Refusal, RefusalKind, ScopeRequest, Store, Stored};
+pub use learned::{Learned, LearnedPair, LearnedSite, LearnedSource};
 pub use limits::{Limits, PairSnapshot};
 pub use permit::Permit;
 pub use rate::Rate;

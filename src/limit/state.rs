@@ -171,6 +171,21 @@ impl<C: Clock + Clone> State<C> {
         }
     }
 
+    /// The pair routes of new sites share at the route cap, once there is one.
+    pub(super) fn overflow_pair(&self) -> Option<u32> {
+        self.overflow_pair
+    }
+
+    /// The key of a tracked site.
+    pub(super) fn site_key(&self, site: &Site) -> Option<u32> {
+        self.site_index.get(site).copied()
+    }
+
+    /// The key of a tracked source IP.
+    pub(super) fn source_key(&self, ip: IpAddr) -> Option<u32> {
+        self.source_index.get(&ip).copied()
+    }
+
     /// Routes (pairs, the overflow pair included) tracked.
     pub(super) fn routes(&self) -> usize {
         self.pairs.len()

@@ -30,7 +30,8 @@ pub use stats::{Counts, RouteStats};
 use self::stats::{Event, Ledger};
 use self::wall::WallClock;
 use crate::classify::{Classification, Classifier, Severity};
-use crate::limit::{deadline_after, Alert, LimitKind, Limits, Permit, Wait};
+use crate::error::LearnedError;
+use crate::limit::{deadline_after, Alert, Learned, LimitKind, Limits, Permit, Wait};
 use crate::reply::{Command, Reply};
 use crate::retry::{History, RetryDecision, RetryPolicy, Timestamp};
 use crate::route::Route;
@@ -388,6 +389,19 @@ where
         let left = deadline.saturating_duration_since(Instant::now());
         let time = wait.sleep_from(self.inner.limits.clock().now())?;
         (!left.is_zero()).then(|| time.min(left).max(Duration::from_millis(1)))
+    }
+
+    /// What the limits learned about receivers, in the throttle's wall-clock time, to
+    /// store and give to [`import_learned`](Throttle::import_learned) after a restart
+    /// (see [`Limits::export_learned`]).
+    pub fn export_learned(&self) -> Learned {
+        self.inner.limits.export_learned_at(self.now())
+    }
+
+    /// Puts back learned state taken by [`export_learned`](Throttle::export_learned)
+    /// (see [`Limits::import_learned`]); how many pairs took it.
+    pub fn import_learned(&self, learned: &Learned) -> Result<usize, LearnedError> {
+        self.inner.limits.import_learned_at(learned, self.now())
     }
 
     /// The route's limits and counts now.
