@@ -101,7 +101,7 @@ impl Sender<Message> for Counting<'_> {
     type Session = <SmtpSender as Sender<Message>>::Session;
     fn open(&self, route: &Route) -> Result<Self::Session, TransportError> {
         self.seen.attempts.fetch_add(1, Ordering::Relaxed);
-        self.inner.open(route).inspect_err(|e| {
+        self.inner.connect(route).inspect_err(|e| {
             if let TransportError::Rejected(reply) = e {
                 self.seen.note(reply);
             }

@@ -18,6 +18,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::client::SmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
@@ -174,10 +175,11 @@ impl Drop for SmtpSession {
     }
 }
 
-impl Sender<Message> for SmtpSender {
-    type Session = SmtpSession;
-
-    fn open(&self, route: &Route) -> Result<SmtpSession, TransportError> {
+impl SmtpSender {
+    /// Opens a session for `route` (connect, greeting, EHLO): what both its
+    /// [`Sender`] impls (of `lettre::Message` and of [`Mail`](crate::Mail)) open, to
+    /// call without naming the message type.
+    pub fn connect(&self, route: &Route) -> Result<SmtpSession, TransportError> {
         let local = self.bind_source.then(|| route.source());
         SmtpConnection::connect(
             self.server,
@@ -195,14 +197,17 @@ impl Sender<Message> for SmtpSender {
         })
     }
 
-    /// One command at a time, so that each reply carries the command it answered; a
-    /// refused transaction is reset (RSET) and the session goes on, a 421 or a broken
-    /// connection ends it.
-    fn send(&self, session: &mut SmtpSession, message: &Message) -> Result<Reply, TransportError> {
+    /// One transaction, one command at a time, so that each reply carries the command
+    /// it answered; a refused transaction is reset (RSET) and the session goes on, a
+    /// 421 or a broken connection ends it.
+    fn transaction(
+        &self,
+        session: &mut SmtpSession,
+        envelope: &Envelope,
+        email: &[u8],
+    ) -> Result<Reply, TransportError> {
         let connection = &mut session.0;
-        let email = message.formatted();
         let mut options = Vec::new();
-        let envelope = message.envelope();
         let addresses = envelope.from().into_iter().chain(envelope.to());
         if addresses.map(AsRef::<str>::as_ref).any(|a| !a.is_ascii()) {
             options.push(MailParameter::SmtpUtfEight);
@@ -230,7 +235,7 @@ impl Sender<Message> for SmtpSender {
                 )?;
             }
             step(connection.command(Data), Command::Data)?;
-            step(connection.message(&email), Command::DataEnd)
+            step(connection.message(email), Command::DataEnd)
         })()
         .or_else(|refused| refused);
         match &result {
@@ -245,4 +250,77 @@ impl Sender<Message> for SmtpSender {
         }
         result
     }
+}
+
+impl Sender<Message> for SmtpSender {
+    type Session = SmtpSession;
+
+    fn open(&self, route: &Route) -> Result<SmtpSession, TransportError> {
+        self.connect(route)
+    }
+
+    /// See [`SmtpSender`]: MAIL, RCPT, DATA and the message, one at a time.
+    fn send(&self, session: &mut SmtpSession, message: &Message) -> Result<Reply, TransportError> {
+        self.transaction(session, message.envelope(), &message.formatted())
+    }
+}
+
+/// A [`Mail`](crate::Mail) as it is: its envelope's addresses are parsed by lettre; one
+/// lettre cannot read is answered here as `501 5.1.3` (bad address syntax), so the
+/// message bounces as a bad address instead of being retried.
+impl Sender<crate::Mail> for SmtpSender {
+    type Session = SmtpSession;
+
+    fn open(&self, route: &Route) -> Result<SmtpSession, TransportError> {
+        self.connect(route)
+    }
+
+    fn send(&self, session: &mut SmtpSession, mail: &crate::Mail) -> Result<Reply, TransportError> {
+        match envelope_of(mail) {
+            Ok(envelope) => self.transaction(session, &envelope, &mail.body),
+            Err(reply) => Ok(reply),
+        }
+    }
+}
+
+/// A [`Mail`](crate::Mail) through lettre's transport (`send_raw`).
+impl Sender<crate::Mail> for Pooled<SmtpTransport> {
+    type Session = ();
+    fn open(&self, _route: &Route) -> Result<(), TransportError> {
+        Ok(())
+    }
+    fn send(&self, _session: &mut (), mail: &crate::Mail) -> Result<Reply, TransportError> {
+        match envelope_of(mail) {
+            Ok(envelope) => outcome(Transport::send_raw(&self.0, &envelope, &mail.body)),
+            Err(reply) => Ok(reply),
+        }
+    }
+}
+
+/// The envelope of a [`Mail`](crate::Mail), or the local `501 5.1.3` reply that says
+/// which address is unreadable.
+fn envelope_of(mail: &crate::Mail) -> Result<Envelope, Reply> {
+    let refuse = |what: &str, address: &str| {
+        let shown: String = address.chars().take(100).collect();
+        let text = format!("5.1.3 smtp-throttle: bad {what} address syntax: {shown:?}");
+        Reply::from_parts(501, None, &text).unwrap_or_else(|_| {
+            Reply::from_parts(501, None, "5.1.3 bad address syntax")
+                .expect("a constant, valid reply")
+        })
+    };
+    let from = if mail.from.is_empty() {
+        None
+    } else {
+        Some(
+            mail.from
+                .parse::<Address>()
+                .map_err(|_| refuse("sender", &mail.from))?,
+        )
+    };
+    let to = mail
+        .to
+        .iter()
+        .map(|to| to.parse::<Address>().map_err(|_| refuse("recipient", to)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Envelope::new(from, to).map_err(|_| refuse("recipient", "(none)"))
 }

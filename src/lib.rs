@@ -92,7 +92,11 @@ pub mod error;
 #[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
 pub mod lettre;
 pub mod limit;
+mod mail;
 pub mod provider;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub mod queue;
 pub mod reply;
 pub mod retry;
 pub mod route;
@@ -110,5 +114,6 @@ pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, 
 pub use error::{
     Cause, ConfigError, HistoryError, LearnedError, ParseError, RouteError, RuleError,
 };
+pub use mail::Mail;
 pub use provider::Provider;
 pub use reply::Reply;

@@ -114,14 +114,14 @@ fn smtp_sender_replies_carry_their_command() {
     })
     .unwrap();
     let sender = SmtpSender::new(grey.addr(), "client.test").bind_source(false);
-    let mut session = sender.open(&route()).unwrap();
+    let mut session = sender.connect(&route()).unwrap();
     let reply = sender.send(&mut session, &message()).unwrap();
     assert_eq!(
         (reply.code().get(), reply.command()),
         (450, Some(Command::RcptTo))
     );
     // The session goes on after the refused transaction; a second one is over the cap.
-    match sender.open(&route()) {
+    match sender.connect(&route()) {
         Err(TransportError::Rejected(reply)) => {
             assert_eq!(
                 (reply.code().get(), reply.command()),
@@ -143,7 +143,7 @@ fn smtp_sender_replies_carry_their_command() {
     })
     .unwrap();
     let sender = SmtpSender::new(rate.addr(), "client.test").bind_source(false);
-    let mut session = sender.open(&route()).unwrap();
+    let mut session = sender.connect(&route()).unwrap();
     let reply = sender.send(&mut session, &message()).unwrap();
     assert_eq!(
         (reply.code().get(), reply.command()),
