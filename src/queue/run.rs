@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use governor::clock::Clock;
 
 use super::{QueueError, Recorded, SqliteQueue};
+use crate::limit::Wait;
 use crate::retry::Timestamp;
-use crate::throttle::{Outcome, Sender, Throttle};
+use crate::throttle::{Outcome, Sender, Session, SessionError, Throttle};
 use crate::Mail;
 
 /// How [`Throttle::run`] works the queue.
@@ -300,17 +301,32 @@ where
         result
     }
 
-    fn work_until_done<S: Sender<Mail>>(
+    fn work_until_done<'s, S: Sender<Mail>>(
         &self,
         queue: &SqliteQueue,
-        sender: &S,
+        sender: &'s S,
         options: &RunOptions,
         progress: &Progress,
         done: &AtomicBool,
     ) -> Result<(), QueueError> {
+        // The session open on the last message's route: the next due message of the
+        // same route goes on it (receivers count connections, not only messages).
+        let mut open: Option<Session<'s, Mail, S, C>> = None;
         while !done.load(Ordering::Relaxed) && !options.stopped() {
             let now = self.now();
-            let leased = match queue.lease(now, options.lease) {
+            let same_route = match open.as_ref().filter(|session| !session.is_ended()) {
+                Some(session) => queue.lease_route(now, options.lease, session.route()),
+                None => Ok(None),
+            };
+            let leased = match same_route {
+                Ok(Some(leased)) => Ok(Some(leased)),
+                Ok(None) => {
+                    open = None;
+                    queue.lease(now, options.lease)
+                }
+                Err(error) => Err(error),
+            };
+            let leased = match leased {
                 Ok(leased) => leased,
                 Err(QueueError::Corrupt { .. }) => {
                     Progress::add(&progress.quarantined);
@@ -337,10 +353,10 @@ where
             }
             let mut history = leased.history().clone();
             let sent = catch_unwind(AssertUnwindSafe(|| {
-                self.send(
+                self.attempt_on(
+                    &mut open,
                     sender,
-                    leased.route(),
-                    leased.mail(),
+                    &leased,
                     &mut history,
                     options.send_timeout,
                 )
@@ -365,11 +381,48 @@ where
                     }
                 }
                 Err(_) => {
+                    // The session the sender panicked in is not used again.
+                    open = None;
                     Progress::add(&progress.panicked);
                     queue.release(&leased, self.now().after(options.lease))?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Sends the leased message on the open session when it is for its route and goes
+    /// on, else on a new session (kept open for the next message of the route).
+    fn attempt_on<'s, S: Sender<Mail>>(
+        &self,
+        open: &mut Option<Session<'s, Mail, S, C>>,
+        sender: &'s S,
+        leased: &super::Leased,
+        history: &mut crate::retry::History,
+        timeout: Duration,
+    ) -> Result<Outcome, Wait> {
+        if let Some(session) = open
+            .as_mut()
+            .filter(|s| s.route() == leased.route() && !s.is_ended())
+        {
+            match session.send(leased.mail(), history, timeout) {
+                Ok(outcome) => return Ok(outcome),
+                // Full, or closed rather than held idle: a new session below.
+                Err(_) if session.is_ended() => {}
+                Err(wait) => return Err(wait),
+            }
+        }
+        *open = None;
+        match self.session(sender, leased.route(), timeout) {
+            Ok(mut session) => {
+                let outcome = session.send(leased.mail(), history, timeout);
+                *open = Some(session);
+                outcome
+            }
+            Err(SessionError::Transport(error)) => {
+                Ok(self.record_open(leased.route(), error, history))
+            }
+            Err(SessionError::NotNow(wait)) => Err(wait),
+        }
     }
 }

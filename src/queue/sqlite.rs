@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS messages (
     last_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS ready ON messages (retry DESC, due) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS ready_route ON messages (source, domain, retry DESC, due)
+    WHERE state = 0;
 CREATE TABLE IF NOT EXISTS learned (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     json TEXT NOT NULL,
@@ -363,20 +365,59 @@ impl SqliteQueue {
         now: SystemTime,
         visibility: Duration,
     ) -> Result<Option<Leased>, QueueError> {
+        self.lease_where(now, visibility, None)
+    }
+
+    /// Like [`lease`](SqliteQueue::lease), only a message of `route` (same source IP,
+    /// domain and MX): the next one to send on a session open there.
+    pub fn lease_route(
+        &self,
+        now: SystemTime,
+        visibility: Duration,
+        route: &Route,
+    ) -> Result<Option<Leased>, QueueError> {
+        self.lease_where(now, visibility, Some(route))
+    }
+
+    fn lease_where(
+        &self,
+        now: SystemTime,
+        visibility: Duration,
+        route: Option<&Route>,
+    ) -> Result<Option<Leased>, QueueError> {
         let mut connection = self.connection.lock();
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now_ns = nanos_of(now);
         let token = next_token();
-        let leased = transaction
-            .query_row(
-                &format!(
-                    "SELECT {LEASE_COLUMNS} FROM messages WHERE state = 0 AND due <= ?1
-                     ORDER BY retry DESC, due LIMIT 1"
-                ),
-                params![now_ns],
-                |row| Ok((row.get::<_, String>(0)?, leased_of(row, token))),
-            )
-            .optional()?;
+        let select = |row: &Row<'_>| Ok((row.get::<_, String>(0)?, leased_of(row, token)));
+        let leased = match route {
+            None => transaction
+                .query_row(
+                    &format!(
+                        "SELECT {LEASE_COLUMNS} FROM messages WHERE state = 0 AND due <= ?1
+                         ORDER BY retry DESC, due LIMIT 1"
+                    ),
+                    params![now_ns],
+                    select,
+                )
+                .optional()?,
+            Some(route) => transaction
+                .query_row(
+                    &format!(
+                        "SELECT {LEASE_COLUMNS} FROM messages WHERE state = 0 AND due <= ?1
+                         AND source = ?2 AND domain = ?3 AND mx IS ?4
+                         ORDER BY retry DESC, due LIMIT 1"
+                    ),
+                    params![
+                        now_ns,
+                        route.source().to_string(),
+                        route.destination().domain(),
+                        route.destination().mx()
+                    ],
+                    select,
+                )
+                .optional()?,
+        };
         let Some((id, leased)) = leased else {
             return Ok(None);
         };

@@ -515,6 +515,11 @@ where
         }
     }
 
+    /// The route the session is open on.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
     /// Messages sent on this session.
     pub fn messages(&self) -> u32 {
         self.permit.messages()
