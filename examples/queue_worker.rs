@@ -16,8 +16,11 @@
 //!
 //! Options of `run`: `--workers N` (4), `--lease SECS` (600), `--greylist-delay SECS`
 //! (the retry after a first greylisting, 300), `--retry SECS` (every other retry, the
-//! standard schedule when absent), `--max-age SECS` (5 days), `--source IP` (the route's
-//! sending IP, 127.0.0.1), `--until-empty`, `--no-progress`.
+//! standard schedule when absent), `--max-age SECS` (5 days), `--sessions N` and
+//! `--rate PER_MINUTE` (what you know of the receivers' limits per sending IP; the
+//! defaults otherwise: 10 sessions, 100 a second, adapting to what they answer),
+//! `--bind-source`, `--until-empty`, `--no-progress`. `enqueue` takes `--source IP`
+//! (the routes' sending IP, 127.0.0.1) and `--from ADDRESS`.
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -27,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use smtp_throttle::lettre::SmtpSender;
-use smtp_throttle::limit::Limits;
+use smtp_throttle::limit::{Limits, Rate, ScopeLimits, SiteLimits};
 use smtp_throttle::queue::{Progress, RunOptions, SqliteQueue};
 use smtp_throttle::retry::RetryPolicy;
 use smtp_throttle::route::{Destination, Route};
@@ -156,7 +159,26 @@ fn run(queue: &SqliteQueue, flags: &Flags) -> Result<(), Error> {
     if let Some(age) = flags.secs("--max-age")? {
         policy = policy.max_age(age);
     }
-    let throttle = Throttle::new(Limits::builder().build()?, policy.build()?);
+    // What you know of the receiver: its session cap and rate per sending IP.
+    let mut pair = ScopeLimits::default();
+    if let Some(sessions) = flags.value("--sessions") {
+        pair.sessions = Some(sessions.parse()?);
+    }
+    if let Some(per_minute) = flags.value("--rate") {
+        pair.rate = Some(Rate::per_minute(per_minute.parse()?)?);
+    }
+    let mut limits = Limits::builder();
+    if pair != ScopeLimits::default() {
+        let defaults = SiteLimits::default();
+        limits = limits.site_default(SiteLimits {
+            pair: ScopeLimits {
+                sessions: pair.sessions.or(defaults.pair.sessions),
+                rate: pair.rate.or(defaults.pair.rate),
+            },
+            ..defaults
+        });
+    }
+    let throttle = Throttle::new(limits.build()?, policy.build()?);
     let sender = SmtpSender::new(server, "queue-worker.smtp-throttle")
         .bind_source(flags.has("--bind-source"))
         .timeout(Duration::from_secs(30));

@@ -221,7 +221,7 @@ where
     /// worker leases one due message at a time (retries first), expires it past the
     /// retry policy's maximum age, sends it with [`Throttle::send`], and records the
     /// outcome; a message the limits refuse within the send timeout goes back untried,
-    /// due when the [`Wait`](crate::limit::Wait) says. A sender that panics costs the
+    /// due when the [`Wait`] says. A sender that panics costs the
     /// message one lease time, not the worker.
     ///
     /// Errors: an option out of range ([`QueueError::Config`]), or the queue's storage

@@ -51,9 +51,9 @@ pub struct History<T = SystemTime> {
 
 /// Everything a [`History`] holds, to store it with a message and rebuild it
 /// ([`History::parts`], [`History::from_parts`]). The fields are the history's
-/// accessors; `first_attempt` is in the policy's time (store it as your queue stores
-/// times: a [`Timestamp`] your clock gives back after a restart, such as a `Duration`
-/// since an epoch of your own).
+/// accessors; `first_attempt` is in the policy's time: wall-clock `SystemTime` for a
+/// [`Throttle`](crate::throttle::Throttle)'s histories (the default), or any
+/// [`Timestamp`] your clock gives back after a restart.
 ///
 /// With the `serde` feature it is `Serialize` and `Deserialize` (the category as its
 /// snake_case name); what is read back still goes through [`History::from_parts`].

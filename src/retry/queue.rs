@@ -6,7 +6,8 @@ use std::collections::BinaryHeap;
 /// Items waiting for a due time, earliest first; for senders without an MTA queue.
 ///
 /// Not durable: a crash or restart loses it. Real queues belong to the MTA or a
-/// database; store `RetryDecision::RetryAt` times there instead. Push and pop are
+/// database (the `sqlite` feature's `SqliteQueue` is one); store `RetryDecision::RetryAt`
+/// times there instead. Push and pop are
 /// O(log n); items due at the same time come out in the order they were pushed.
 ///
 /// ```
