@@ -18,6 +18,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// One session slot on a route's source, site and pair; given back when dropped, also
 /// when the holder panics.
+#[must_use = "a permit holds a session slot until it is dropped; charge messages on it"]
 pub struct Permit<C: Clock = DefaultClock> {
     inner: Arc<Inner<C>>,
     keys: Keys,
