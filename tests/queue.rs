@@ -355,15 +355,7 @@ fn run_expires_old_messages_survives_a_panicking_sender_and_keeps_learned_limits
     assert!(!learned.pairs.is_empty());
     let restarted = Throttle::new(Limits::builder().build().unwrap(), policy);
     let quiet = sender_fn(|_r, _m: &Mail| Ok(reply("250 2.0.0 Ok")));
-    let report = restarted
-        .run(
-            &queue,
-            &quiet,
-            &RunOptions::default()
-                .workers(1)
-                .stop(std::sync::Arc::new(true.into())),
-        )
-        .unwrap();
+    let report = start_and_stop(&restarted, &queue, &quiet);
     assert!(report.learned_restored >= 1, "{report:?}");
     assert!(restarted
         .limits()
@@ -374,16 +366,20 @@ fn run_expires_old_messages_survives_a_panicking_sender_and_keeps_learned_limits
     let raw = rusqlite::Connection::open(dir.file()).unwrap();
     raw.execute("UPDATE learned SET json = '{\"pairs\": 7}'", [])
         .unwrap();
-    let report = restarted
-        .run(
-            &queue,
-            &quiet,
-            &RunOptions::default()
-                .workers(1)
-                .stop(std::sync::Arc::new(true.into())),
-        )
-        .unwrap();
+    let report = start_and_stop(&restarted, &queue, &quiet);
     assert!(report.learned_unreadable);
+}
+
+/// A run stopped before it sends: what it restores at the start.
+fn start_and_stop<S: smtp_throttle::throttle::Sender<Mail> + Sync>(
+    throttle: &Throttle,
+    queue: &SqliteQueue,
+    sender: &S,
+) -> smtp_throttle::queue::RunReport {
+    let stopped = RunOptions::default()
+        .workers(1)
+        .stop(std::sync::Arc::new(true.into()));
+    throttle.run(queue, sender, &stopped).unwrap()
 }
 
 #[test]

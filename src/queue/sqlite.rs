@@ -209,6 +209,15 @@ fn count_at(id: &str, field: &'static str, value: i64) -> Result<u32, QueueError
     u32::try_from(value).map_err(|_| unread(id, field, format!("out of range: {value}")))
 }
 
+/// What an update guarded by a lease token did: one row, or none (the lease ran out).
+fn recorded(changed: usize) -> Recorded {
+    if changed == 1 {
+        Recorded::Done
+    } else {
+        Recorded::LeaseLost
+    }
+}
+
 /// Lease tokens: unique per lease across processes (time and pid seeded, then counted).
 fn next_token() -> i64 {
     static NEXT: AtomicI64 = AtomicI64::new(0);
@@ -496,11 +505,7 @@ impl SqliteQueue {
                 duration_nanos(parts.suspended),
             ],
         )?;
-        Ok(if changed == 1 {
-            Recorded::Done
-        } else {
-            Recorded::LeaseLost
-        })
+        Ok(recorded(changed))
     }
 
     /// Gives a leased message back untried, due at `until` (the limits said not now):
@@ -511,11 +516,7 @@ impl SqliteQueue {
              WHERE id = ?1 AND lease_token = ?2 AND state = 0",
             params![leased.id, leased.token, nanos_of(until)],
         )?;
-        Ok(if changed == 1 {
-            Recorded::Done
-        } else {
-            Recorded::LeaseLost
-        })
+        Ok(recorded(changed))
     }
 
     /// Ends a leased message as expired (it reached the maximum age untried).
@@ -526,11 +527,7 @@ impl SqliteQueue {
              WHERE id = ?1 AND lease_token = ?2 AND state = 0",
             params![leased.id, leased.token, nanos_of(now)],
         )?;
-        Ok(if changed == 1 {
-            Recorded::Done
-        } else {
-            Recorded::LeaseLost
-        })
+        Ok(recorded(changed))
     }
 
     /// Messages in each state; `leased` counts leases running at `now`.
