@@ -254,6 +254,29 @@ fn main() -> ExitCode {
             r.wall.as_secs_f64()
         );
     }
+    // `SIM_CLASSES=1`: when each provider class finished, and its deliveries.
+    if std::env::var_os("SIM_CLASSES").is_some() {
+        for r in &reports {
+            for (c, name) in world::CLASSES.iter().enumerate() {
+                let total: u64 = r.per_minute.iter().map(|m| u64::from(m[c])).sum();
+                let last = r.per_minute.iter().rposition(|m| m[c] > 0).unwrap_or(0);
+                let half = {
+                    let mut seen = 0;
+                    r.per_minute
+                        .iter()
+                        .position(|m| {
+                            seen += u64::from(m[c]);
+                            seen * 2 >= total
+                        })
+                        .unwrap_or(0)
+                };
+                println!(
+                    "class policy={} {name} delivered={total} half_at_min={half} last_min={last}",
+                    r.policy
+                );
+            }
+        }
+    }
     if let Some(path) = o.out {
         let until = reports
             .iter()

@@ -1,5 +1,25 @@
 //! How one classified reply moves a pair's limits: [`Adaptive`] and [`adapt`], a pure
 //! function of the pair's state (no locks, no store), unit-tested here.
+//!
+//! The algorithm, per (source IP, site) pair, from what a sender sees (replies and
+//! their timing), never from the receiver's hidden limits:
+//!
+//! - **Rate**: additive increase towards the configured ceiling (a step of it every
+//!   `ramp_after` deliveries), back at once to 90 % of the rate the receiver last
+//!   refused and creeping past it; multiplicative decrease on a rate or reputation
+//!   objection — by `decrease` when the rate is far above anything refused (the first
+//!   discovery), by 10 % when it is back near the rate refused last (the ceiling found
+//!   again), so that the pair holds just under the receiver's capacity instead of
+//!   falling to half of it at every objection.
+//! - **Pauses as long as the receiver shows it needs**: the server's hint when it gives
+//!   one; else a short first pause (30 s for a rate objection, 5 s for a busy server),
+//!   doubled each time the objection comes back before `ramp_after` deliveries after a
+//!   pause (the receiver had not recovered: a full window that had not reopened),
+//!   up to the setting's longest, and short again after a pause that was enough.
+//! - **Sessions**: a refused connection, a 421 or "too many connections" lowers the
+//!   session cap below what was in flight; ramp-up adds one back each step.
+//! - Objections heard by other sessions during a pause are the same episode: one
+//!   decrease, one escalation signal.
 
 use std::time::Duration;
 
@@ -17,7 +37,8 @@ use crate::reply::Command;
 /// [`Limits::feedback`](super::Limits::feedback)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Adaptive {
-    /// A rate or reputation deferral multiplies the pair's rate by this (0 < f < 1).
+    /// A rate or reputation deferral multiplies the pair's rate by this (0 < f < 1),
+    /// unless the rate is back near the rate last refused: then it takes 10 % off.
     pub decrease: f64,
     /// The pair's rate never goes below this.
     pub floor: Rate,
@@ -25,17 +46,23 @@ pub struct Adaptive {
     pub ramp_after: u32,
     /// Each step adds this share of the configured ceiling to the rate (0 < s ≤ 1).
     pub ramp_step: f64,
-    /// Suspension after a `rate_limited` deferral without a server hint.
+    /// The longest suspension after a `rate_limited` deferral without a server hint:
+    /// the first is 30 s (at most this), doubled each time the pair is refused again
+    /// before `ramp_after` deliveries after a pause, and back to 30 s after a pause
+    /// that was enough.
     pub rate_limited_pause: Duration,
     /// Suspension after a `reputation` deferral without a server hint.
     pub reputation_pause: Duration,
-    /// Suspension after a `server_busy` reply without a server hint.
+    /// The longest suspension after a `server_busy` reply without a server hint: the
+    /// first is 5 s (at most this), doubled while the server stays busy (busy again
+    /// before `ramp_after` deliveries after a pause).
     pub busy_pause: Duration,
 }
 
 impl Default for Adaptive {
-    /// Halve on deferral, floor 1 per minute, step +10 % of the ceiling every 20
-    /// successes; pauses of 5 minutes (rate), 30 minutes (reputation), 1 minute (busy).
+    /// Halve on the first deferral (10 % off near the rate last refused), floor 1 per
+    /// minute, step +10 % of the ceiling every 20 successes; pauses of 30 s up to
+    /// 5 minutes (rate), 30 minutes (reputation), 5 s up to 1 minute (busy).
     fn default() -> Self {
         Self {
             decrease: 0.5,
@@ -130,6 +157,8 @@ pub(super) fn adapt<C: Clock + Clone>(
 ) {
     let (adaptive, connections) = tuning;
     if reply.severity == Severity::Success {
+        pair.since_busy = pair.since_busy.saturating_add(1);
+        pair.since_pause = pair.since_pause.saturating_add(1);
         pair.gate.succeeded();
         pair.successes = pair.successes.saturating_add(1);
         if pair.successes >= adaptive.ramp_after {
@@ -156,13 +185,26 @@ pub(super) fn adapt<C: Clock + Clone>(
         pair.gate.failed(connections, now);
     }
     match reply.category {
-        Category::RateLimited if !refused_connection => throttle(
-            clock,
-            pair,
-            now,
-            adaptive,
-            pause_until(adaptive.rate_limited_pause),
-        ),
+        Category::RateLimited if !refused_connection => {
+            let pause = match reply.retry_hint {
+                Some(hint) => hint.min(MAX_PERIOD),
+                None => {
+                    let (first, max) = (
+                        RATE_FIRST.min(adaptive.rate_limited_pause),
+                        adaptive.rate_limited_pause,
+                    );
+                    let suspended = pair.slot.suspended_at(now).is_some();
+                    episode_pause(
+                        &mut pair.pause_ms,
+                        &mut pair.since_pause,
+                        suspended,
+                        (first, max),
+                        adaptive.ramp_after,
+                    )
+                }
+            };
+            throttle(clock, pair, now, adaptive, later(now, pause))
+        }
         Category::Reputation => throttle(
             clock,
             pair,
@@ -170,12 +212,63 @@ pub(super) fn adapt<C: Clock + Clone>(
             adaptive,
             pause_until(adaptive.reputation_pause),
         ),
-        Category::ServerBusy => pair.slot.suspend(pause_until(adaptive.busy_pause)),
+        Category::ServerBusy => {
+            let pause = match reply.retry_hint {
+                Some(hint) => hint.min(MAX_PERIOD),
+                None => {
+                    let (first, max) = (FIRST_BUSY.min(adaptive.busy_pause), adaptive.busy_pause);
+                    let suspended = pair.slot.suspended_at(now).is_some();
+                    episode_pause(
+                        &mut pair.busy_ms,
+                        &mut pair.since_busy,
+                        suspended,
+                        (first, max),
+                        adaptive.ramp_after,
+                    )
+                }
+            };
+            pair.slot.suspend(later(now, pause));
+        }
         _ if refused_connection && reply.retry_hint.is_some() => {
             pair.slot.suspend(pause_until(Duration::ZERO))
         }
         _ => {}
     }
+}
+
+/// The first pause after a "server busy" reply: the receiver was busy for a moment
+/// (its connection is closed anyway), not objecting to the sender.
+const FIRST_BUSY: Duration = Duration::from_secs(5);
+
+/// The first pause after a rate objection without a hint: long enough for a
+/// receiver's window of a minute to reopen in two steps.
+const RATE_FIRST: Duration = Duration::from_secs(30);
+
+/// A pause as long as the receiver shows it needs: `first` for the first episode, and
+/// for one that comes after `ramp_after` deliveries since the last pause (that pause
+/// was enough); doubled, up to `max`, for one that comes sooner (the receiver had not
+/// recovered). A reply heard during the pause (another session's) keeps it. `last_ms`
+/// and `since` are the pair's memory of the last pause and the deliveries after it.
+fn episode_pause(
+    last_ms: &mut u32,
+    since: &mut u32,
+    suspended: bool,
+    (first, max): (Duration, Duration),
+    ramp_after: u32,
+) -> Duration {
+    let last = Duration::from_millis(u64::from(*last_ms));
+    if suspended {
+        return last.clamp(first, max);
+    }
+    let pause = if last.is_zero() || *since >= ramp_after {
+        first
+    } else {
+        last.saturating_mul(2)
+    }
+    .clamp(first, max);
+    *last_ms = u32::try_from(pause.as_millis()).unwrap_or(u32::MAX);
+    *since = 0;
+    pause
 }
 
 /// A rate or reputation objection: the pair slows down (once for all the sessions that
@@ -205,8 +298,9 @@ fn fewer_sessions<C: Clock>(pair: &mut Pair<C>, fleet_sessions: u32) {
     pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
 }
 
-/// Multiplies the pair's rate by the decrease factor, not below the floor, and
-/// remembers the rate the receiver refused.
+/// Multiplies the pair's rate by the decrease factor (or takes 10 % off when it is back
+/// near the rate refused last), not below the floor, and remembers the rate the
+/// receiver refused.
 fn slow_down<C: Clock + Clone>(
     clock: &C,
     pair: &mut Pair<C>,
@@ -216,13 +310,28 @@ fn slow_down<C: Clock + Clone>(
     let Some((interval, _)) = pair.slot.rate_spec() else {
         return;
     };
-    pair.refused_rate = (1.0 / interval.as_secs_f64()) as f32;
+    let rate = 1.0 / interval.as_secs_f64();
+    // Refused again near the rate refused last: the ceiling found again, not a rate
+    // far above it: a small step under it rather than a halving.
+    let near = pair.refused_rate > 0.0 && rate >= f64::from(pair.refused_rate) * NEAR_REFUSED;
+    let decrease = if near {
+        NEAR_DECREASE.max(adaptive.decrease)
+    } else {
+        adaptive.decrease
+    };
+    pair.refused_rate = rate as f32;
     // Any factor the settings allow, however small, saturates at the floor.
-    let slower = Duration::try_from_secs_f64(interval.as_secs_f64() / adaptive.decrease)
+    let slower = Duration::try_from_secs_f64(interval.as_secs_f64() / decrease)
         .unwrap_or(Duration::MAX)
         .min(adaptive.floor.interval().max(interval));
     pair.slot.set_rate(clock, now, Some((slower, 1)));
 }
+
+/// A deferral at this share of the rate refused last, or above, is the ceiling found
+/// again.
+const NEAR_REFUSED: f64 = 0.8;
+/// What such a deferral multiplies the rate by.
+const NEAR_DECREASE: f64 = 0.9;
 
 /// Share of the refused rate the ramp-up returns to at once.
 const BELOW_REFUSED: f64 = 0.9;

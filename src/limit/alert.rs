@@ -80,8 +80,8 @@ pub struct Escalation {
 }
 
 impl Default for Escalation {
-    /// 8 rate or reputation deferrals on a pair within an hour → 1 hour suspension and
-    /// an alert (halving the rate on each deferral brings a sender that started 8× too
+    /// 8 rate or reputation deferral episodes on a pair within an hour (replies heard
+    /// while it is paused for one count once) → 1 hour suspension and an alert (halving the rate on each deferral brings a sender that started 8× too
     /// fast within the receiver's limit in 3; 8 means halving did not help); 3 distinct
     /// sites throttling a source within an hour → an alert; a block after throttling →
     /// 6 hours suspension and an alert.
@@ -129,13 +129,14 @@ impl Escalation {
     }
 
     /// Counts a route-level reply towards the thresholds: throttling on the pair and
-    /// across sites, and a block that follows throttling.
+    /// across sites (once per episode: replies other sessions hear while the pair is
+    /// already suspended are the same objection), and a block that follows throttling.
     pub(super) fn count<C: Clock + Clone>(
         &self,
         state: &mut State<C>,
         keys: Keys,
         reply: &Classification,
-        now: C::Instant,
+        (now, new_episode): (C::Instant, bool),
         alerts: &mut Vec<Alert>,
     ) {
         let in_window =
@@ -147,7 +148,7 @@ impl Escalation {
                 reply.category,
                 Category::Blocklisted | Category::Reputation | Category::Policy
             );
-        if !throttled && !blocked {
+        if !(blocked || throttled && new_episode) {
             return;
         }
         let site_name = state.sites.at(keys.site).name.clone();

@@ -209,6 +209,9 @@ impl<C: Clock + Clone> Limits<C> {
         // With a store, "too many connections" is about the fleet's sessions.
         let fleet_sessions = before.as_ref().map_or(0, |b| b.fleet_sessions);
         let pair = state.pairs.at(keys.pair);
+        // Sessions that hear the same objection while the pair is suspended for it are
+        // one episode, counted once towards escalation.
+        let new_episode = pair.slot.suspended_at(now).is_none();
         adapt(
             &inner.clock,
             pair,
@@ -220,7 +223,7 @@ impl<C: Clock + Clone> Limits<C> {
         if route_reply {
             settings
                 .escalation
-                .count(&mut state, keys, reply, now, &mut alerts);
+                .count(&mut state, keys, reply, (now, new_episode), &mut alerts);
         }
         let change = before.and_then(|before| {
             fleet::changes(before, state.pairs.at(keys.pair), now, settings.idle_after)

@@ -65,6 +65,14 @@ pub(super) struct Pair<C: Clock> {
     /// Throttling replies in the current escalation window, and when it began.
     pub(super) signals: u32,
     pub(super) signals_since: Option<C::Instant>,
+    /// The last "server busy" pause in milliseconds (0: none yet), and the deliveries
+    /// since it.
+    pub(super) busy_ms: u32,
+    pub(super) since_busy: u32,
+    /// The last pause after a rate objection without a hint, in milliseconds (0: none
+    /// yet), and the deliveries since it.
+    pub(super) pause_ms: u32,
+    pub(super) since_pause: u32,
     pub(super) source: u32,
     pub(super) site: u32,
 }
@@ -89,6 +97,10 @@ impl<C: Clock + Clone> Pair<C> {
             gate: Gate::new(now),
             signals: 0,
             signals_since: None,
+            busy_ms: 0,
+            since_busy: 0,
+            pause_ms: 0,
+            since_pause: 0,
             source,
             site,
         }

@@ -144,3 +144,48 @@ fn a_server_hint_suspends_for_at_most_the_longest_pause() {
     let length: Duration = governor::clock::Reference::duration_since(&until, clock.now()).into();
     assert_eq!(length, MAX_PERIOD);
 }
+
+/// How long the pair is suspended from now.
+fn suspension(p: &Pair<FakeRelativeClock>, clock: &FakeRelativeClock) -> Duration {
+    p.slot
+        .suspended_at(clock.now())
+        .map_or(Duration::ZERO, |until| {
+            governor::clock::Reference::duration_since(&until, clock.now()).into()
+        })
+}
+
+#[test]
+fn a_busy_server_pauses_the_pair_seconds_and_longer_only_when_it_stays_busy() {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, per_minute(600));
+    let settings = Adaptive::default();
+    let busy = reply("421 4.4.5 Server busy, try again later.");
+    assert_eq!(busy.category, crate::Category::ServerBusy);
+    let tuning = (&settings, &Connections::default());
+    let hear = |p: &mut Pair<FakeRelativeClock>, wire: &crate::Classification| {
+        adapt(&clock, p, wire, clock.now(), tuning, 0)
+    };
+    // A one-off: a few seconds, and the rate is left alone.
+    hear(&mut p, &busy);
+    assert_eq!(suspension(&p, &clock), Duration::from_secs(5));
+    assert_eq!(p.slot.rate_spec(), Some((Duration::from_millis(100), 1)));
+    // Another session hears it during the pause: the same pause.
+    hear(&mut p, &busy);
+    assert_eq!(suspension(&p, &clock), Duration::from_secs(5));
+    // Busy again right after the pause: it doubles, up to busy_pause.
+    let mut pauses = Vec::new();
+    for _ in 0..6 {
+        clock.advance(suspension(&p, &clock));
+        hear(&mut p, &busy);
+        pauses.push(suspension(&p, &clock).as_secs());
+    }
+    assert_eq!(pauses, [10, 20, 40, 60, 60, 60]);
+    // Enough deliveries after a pause: the next busy reply is a one-off again.
+    clock.advance(suspension(&p, &clock));
+    let ok = reply(OK);
+    for _ in 0..settings.ramp_after {
+        hear(&mut p, &ok);
+    }
+    hear(&mut p, &busy);
+    assert_eq!(suspension(&p, &clock), Duration::from_secs(5));
+}
