@@ -88,6 +88,11 @@ pub struct LearnedPair {
     pub signals_since: Option<SystemTime>,
     /// The end of the pair's suspension.
     pub suspended_until: Option<SystemTime>,
+    /// The last pause after a rate objection without a hint (zero: none yet); the next
+    /// one starts from it.
+    pub rate_pause: Duration,
+    /// The last pause after a busy reply without a hint (zero: none yet).
+    pub busy_pause: Duration,
     /// Failed connections in a row.
     pub failed_connections: u32,
     /// No new connection before this, after the failed ones.
@@ -161,6 +166,8 @@ fn pair_learned<C: Clock>(pair: &Pair<C>, now: C::Instant) -> bool {
         || pair.signals > 0
         || pair.slot.suspended_at(now).is_some()
         || pair.gate.failures() > 0
+        || pair.pause_ms > 0
+        || pair.busy_ms > 0
 }
 
 impl<C: Clock + Clone> Limits<C> {
@@ -209,6 +216,8 @@ impl<C: Clock + Clone> Limits<C> {
                 signals: pair.signals,
                 signals_since: pair.signals_since.map(|at| anchor.wall(at)),
                 suspended_until: pair.slot.suspended_at(now).map(|at| anchor.wall(at)),
+                rate_pause: Duration::from_millis(u64::from(pair.pause_ms)),
+                busy_pause: Duration::from_millis(u64::from(pair.busy_ms)),
                 failed_connections: pair.gate.failures(),
                 connect_after: pair
                     .gate
@@ -326,6 +335,13 @@ fn apply_pair<C: Clock + Clone>(
         (None, Some(sessions)) => Some(sessions),
     };
     pair.refused_rate = entry.refused_rate;
+    // The pauses are kept, and a restart counts as "no delivery since": an objection
+    // right after it is met with a longer pause, not a shorter one.
+    let ms = |pause: Duration| u32::try_from(pause.min(MAX_PERIOD).as_millis()).unwrap_or(u32::MAX);
+    pair.pause_ms = ms(entry.rate_pause);
+    pair.busy_ms = ms(entry.busy_pause);
+    pair.since_pause = 0;
+    pair.since_busy = 0;
     pair.refused_sessions = entry.refused_sessions;
     pair.successes = entry.successes;
     pair.signals = entry.signals;
