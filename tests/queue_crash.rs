@@ -10,7 +10,6 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -29,19 +28,11 @@ const IN_FLIGHT: Duration = Duration::from_secs(5);
 /// How long after a kill the receiver may still finish a transaction it had whole.
 const FINISHING: Duration = Duration::from_millis(500);
 
-/// The example binary, built by `cargo test` beside this test's own binary.
-fn worker_binary() -> PathBuf {
-    let me = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/queue_crash-… -> target/<profile>/examples/queue_worker
-    let profile = me
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    profile.join("examples").join("queue_worker")
-}
-
 fn worker(db: &std::path::Path, args: &[&str]) -> Command {
-    let mut command = Command::new(worker_binary());
+    let mut command = Command::new(common::example_binary(
+        "queue_worker",
+        &["sqlite", "lettre"],
+    ));
     command.args(args).arg("--db").arg(db);
     command
 }
