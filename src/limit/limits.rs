@@ -141,12 +141,14 @@ impl<C: Clock + Clone> Limits<C> {
 
     /// Lets a reply move the pair's limits:
     ///
-    /// - `rate_limited`, `reputation`: the pair's rate × [`Adaptive::decrease`] (never
-    ///   below the floor) and a suspension for the server's hint (at most 7 days) or
-    ///   the default pause;
+    /// - `rate_limited`, `reputation`: the pair's rate × [`Adaptive::decrease`] (10 %
+    ///   off instead when it is back near the rate last refused; never below the
+    ///   floor) and a suspension for the server's hint (at most 7 days) or a pause as
+    ///   long as the receiver shows it needs (see [`Adaptive`]);
     /// - `too_many_connections`: the pair's session cap drops below the sessions in
     ///   flight (never below 1);
-    /// - `server_busy`: a short suspension (the hint or [`Adaptive::busy_pause`]);
+    /// - `server_busy`: a short suspension (the hint, or 5 s doubling while the server
+    ///   stays busy, up to [`Adaptive::busy_pause`]);
     /// - a success: after [`Adaptive::ramp_after`] in a row, the rate and the session
     ///   cap step back towards the configured ceiling (a pair configured without a
     ///   session cap gets none again once the cap passes twice the refused sessions);
