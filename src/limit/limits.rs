@@ -144,7 +144,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// - `rate_limited`, `reputation`: the pair's rate × [`Adaptive::decrease`] (10 %
     ///   off instead when it is back near the rate last refused; never below the
     ///   floor) and a suspension for the server's hint (at most 7 days) or a pause as
-    ///   long as the receiver shows it needs (see [`Adaptive`]);
+    ///   long as the receiver shows it needs (see [`Adaptive`](super::Adaptive));
     /// - `too_many_connections`: the pair's session cap drops below the sessions in
     ///   flight (never below 1);
     /// - `server_busy`: a short suspension (the hint, or 5 s doubling while the server
