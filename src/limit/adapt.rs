@@ -27,7 +27,7 @@ use governor::clock::Clock;
 
 use super::connect::Connections;
 use super::rate::{Rate, MAX_PERIOD};
-use super::state::Pair;
+use super::state::{Pair, PauseMemory};
 use super::time::later;
 use crate::classify::{Category, Classification, Scope, Severity};
 use crate::error::ConfigError;
@@ -157,8 +157,8 @@ pub(super) fn adapt<C: Clock + Clone>(
 ) {
     let (adaptive, connections) = tuning;
     if reply.severity == Severity::Success {
-        pair.since_busy = pair.since_busy.saturating_add(1);
-        pair.since_pause = pair.since_pause.saturating_add(1);
+        pair.busy_pause.delivered();
+        pair.rate_pause.delivered();
         pair.gate.succeeded();
         pair.successes = pair.successes.saturating_add(1);
         if pair.successes >= adaptive.ramp_after {
@@ -186,23 +186,15 @@ pub(super) fn adapt<C: Clock + Clone>(
     }
     match reply.category {
         Category::RateLimited if !refused_connection => {
-            let pause = match reply.retry_hint {
-                Some(hint) => hint.min(MAX_PERIOD),
-                None => {
-                    let (first, max) = (
-                        RATE_FIRST.min(adaptive.rate_limited_pause),
-                        adaptive.rate_limited_pause,
-                    );
-                    let suspended = pair.slot.suspended_at(now).is_some();
-                    episode_pause(
-                        &mut pair.pause_ms,
-                        &mut pair.since_pause,
-                        suspended,
-                        (first, max),
-                        adaptive.ramp_after,
-                    )
-                }
-            };
+            let suspended = pair.slot.suspended_at(now).is_some();
+            let pause = reply.retry_hint.map_or_else(
+                || {
+                    let longest = adaptive.rate_limited_pause;
+                    pair.rate_pause
+                        .next(suspended, (RATE_FIRST, longest), adaptive.ramp_after)
+                },
+                |hint| hint.min(MAX_PERIOD),
+            );
             throttle(clock, pair, now, adaptive, later(now, pause))
         }
         Category::Reputation => throttle(
@@ -213,20 +205,15 @@ pub(super) fn adapt<C: Clock + Clone>(
             pause_until(adaptive.reputation_pause),
         ),
         Category::ServerBusy => {
-            let pause = match reply.retry_hint {
-                Some(hint) => hint.min(MAX_PERIOD),
-                None => {
-                    let (first, max) = (FIRST_BUSY.min(adaptive.busy_pause), adaptive.busy_pause);
-                    let suspended = pair.slot.suspended_at(now).is_some();
-                    episode_pause(
-                        &mut pair.busy_ms,
-                        &mut pair.since_busy,
-                        suspended,
-                        (first, max),
-                        adaptive.ramp_after,
-                    )
-                }
-            };
+            let suspended = pair.slot.suspended_at(now).is_some();
+            let pause = reply.retry_hint.map_or_else(
+                || {
+                    let longest = adaptive.busy_pause;
+                    pair.busy_pause
+                        .next(suspended, (FIRST_BUSY, longest), adaptive.ramp_after)
+                },
+                |hint| hint.min(MAX_PERIOD),
+            );
             pair.slot.suspend(later(now, pause));
         }
         _ if refused_connection && reply.retry_hint.is_some() => {
@@ -244,31 +231,38 @@ const FIRST_BUSY: Duration = Duration::from_secs(5);
 /// receiver's window of a minute to reopen in two steps.
 const RATE_FIRST: Duration = Duration::from_secs(30);
 
-/// A pause as long as the receiver shows it needs: `first` for the first episode, and
-/// for one that comes after `ramp_after` deliveries since the last pause (that pause
-/// was enough); doubled, up to `max`, for one that comes sooner (the receiver had not
-/// recovered). A reply heard during the pause (another session's) keeps it. `last_ms`
-/// and `since` are the pair's memory of the last pause and the deliveries after it.
-fn episode_pause(
-    last_ms: &mut u32,
-    since: &mut u32,
-    suspended: bool,
-    (first, max): (Duration, Duration),
-    ramp_after: u32,
-) -> Duration {
-    let last = Duration::from_millis(u64::from(*last_ms));
-    if suspended {
-        return last.clamp(first, max);
+impl PauseMemory {
+    /// One more delivery since the last pause.
+    fn delivered(&mut self) {
+        self.since = self.since.saturating_add(1);
     }
-    let pause = if last.is_zero() || *since >= ramp_after {
-        first
-    } else {
-        last.saturating_mul(2)
+
+    /// The next pause, as long as the receiver shows it needs: `first` (at most
+    /// `longest`) for the first episode and for one that comes after `ramp_after`
+    /// deliveries since the last pause (that pause was enough); doubled, up to
+    /// `longest`, for one that comes sooner (the receiver had not recovered). A reply
+    /// heard during the pause (another session's) keeps it.
+    fn next(
+        &mut self,
+        suspended: bool,
+        (first, longest): (Duration, Duration),
+        ramp_after: u32,
+    ) -> Duration {
+        let first = first.min(longest);
+        let last = Duration::from_millis(u64::from(self.last_ms));
+        if suspended {
+            return last.clamp(first, longest);
+        }
+        let pause = if last.is_zero() || self.since >= ramp_after {
+            first
+        } else {
+            last.saturating_mul(2)
+        }
+        .clamp(first, longest);
+        self.last_ms = u32::try_from(pause.as_millis()).unwrap_or(u32::MAX);
+        self.since = 0;
+        pause
     }
-    .clamp(first, max);
-    *last_ms = u32::try_from(pause.as_millis()).unwrap_or(u32::MAX);
-    *since = 0;
-    pause
 }
 
 /// A rate or reputation objection: the pair slows down (once for all the sessions that

@@ -81,8 +81,9 @@ pub struct Escalation {
 
 impl Default for Escalation {
     /// 8 rate or reputation deferral episodes on a pair within an hour (replies heard
-    /// while it is paused for one count once) → 1 hour suspension and an alert (halving the rate on each deferral brings a sender that started 8× too
-    /// fast within the receiver's limit in 3; 8 means halving did not help); 3 distinct
+    /// while it is paused for one count once) → 1 hour suspension and an alert
+    /// (halving the rate on each deferral brings a sender that started 8× too fast
+    /// within the receiver's limit in 3; 8 means halving did not help); 3 distinct
     /// sites throttling a source within an hour → an alert; a block after throttling →
     /// 6 hours suspension and an alert.
     fn default() -> Self {

@@ -6,11 +6,11 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use governor::clock::{Clock, Reference};
+use governor::clock::Clock;
 
 use super::rate::MAX_PERIOD;
-use super::state::{FirstSend, Pair, State};
-use super::time::{later, nanos, since};
+use super::state::{FirstSend, Pair, PauseMemory, State};
+use super::time::WallAnchor;
 use super::Limits;
 use crate::error::LearnedError;
 use crate::retry::Timestamp;
@@ -127,36 +127,6 @@ pub struct LearnedSource {
     pub first_send: Option<SystemTime>,
 }
 
-/// Instants of the limits' clock and wall-clock time, read at one moment.
-#[derive(Clone, Copy)]
-struct Anchor<I> {
-    now: I,
-    wall: SystemTime,
-}
-
-impl<I: Reference> Anchor<I> {
-    fn wall(&self, instant: I) -> SystemTime {
-        if instant >= self.now {
-            self.wall.after(since(instant, self.now))
-        } else {
-            let ago = since(self.now, instant);
-            self.wall.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH)
-        }
-    }
-
-    fn instant(&self, wall: SystemTime) -> I {
-        match wall.duration_since(self.wall) {
-            Ok(ahead) => later(self.now, ahead),
-            Err(behind) => self.now.saturating_sub(nanos(behind.duration())),
-        }
-    }
-
-    /// A time still to come, as an instant; `None` once it has passed.
-    fn future(&self, wall: Option<SystemTime>) -> Option<I> {
-        wall.filter(|&at| at > self.wall).map(|at| self.instant(at))
-    }
-}
-
 /// Whether a pair holds anything a fresh pair would not.
 fn pair_learned<C: Clock>(pair: &Pair<C>, now: C::Instant) -> bool {
     pair.slot.rate_spec() != pair.ceiling.map(|c| (c.interval(), c.burst()))
@@ -166,8 +136,8 @@ fn pair_learned<C: Clock>(pair: &Pair<C>, now: C::Instant) -> bool {
         || pair.signals > 0
         || pair.slot.suspended_at(now).is_some()
         || pair.gate.failures() > 0
-        || pair.pause_ms > 0
-        || pair.busy_ms > 0
+        || pair.rate_pause.last_ms > 0
+        || pair.busy_pause.last_ms > 0
 }
 
 impl<C: Clock + Clone> Limits<C> {
@@ -183,7 +153,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// [`Throttle`](crate::throttle::Throttle) passes its own `now()`).
     pub fn export_learned_at(&self, wall: SystemTime) -> Learned {
         let now = self.inner.clock.now();
-        let anchor = Anchor { now, wall };
+        let anchor = WallAnchor::new(now, wall);
         let state = self.inner.state.lock();
         let mut learned = Learned::default();
         let mut sites = std::collections::BTreeSet::new();
@@ -216,8 +186,8 @@ impl<C: Clock + Clone> Limits<C> {
                 signals: pair.signals,
                 signals_since: pair.signals_since.map(|at| anchor.wall(at)),
                 suspended_until: pair.slot.suspended_at(now).map(|at| anchor.wall(at)),
-                rate_pause: Duration::from_millis(u64::from(pair.pause_ms)),
-                busy_pause: Duration::from_millis(u64::from(pair.busy_ms)),
+                rate_pause: Duration::from_millis(u64::from(pair.rate_pause.last_ms)),
+                busy_pause: Duration::from_millis(u64::from(pair.busy_pause.last_ms)),
                 failed_connections: pair.gate.failures(),
                 connect_after: pair
                     .gate
@@ -254,8 +224,7 @@ impl<C: Clock + Clone> Limits<C> {
                 first_send: state
                     .first_sends
                     .get(&source.ip)
-                    .map(|first| anchor.wall(now).checked_sub(first.age_at(now)))
-                    .and_then(|at| at),
+                    .and_then(|first| anchor.wall_now().checked_sub(first.age_at(now))),
             });
         }
         learned
@@ -287,7 +256,7 @@ impl<C: Clock + Clone> Limits<C> {
     ) -> Result<usize, LearnedError> {
         validate(learned)?;
         let now = self.inner.clock.now();
-        let anchor = Anchor { now, wall };
+        let anchor = WallAnchor::new(now, wall);
         let clock = &self.inner.clock;
         let mut state = self.inner.state.lock();
         let mut applied = 0;
@@ -321,9 +290,9 @@ fn apply_pair<C: Clock + Clone>(
     clock: &C,
     pair: &mut Pair<C>,
     entry: &LearnedPair,
-    anchor: &Anchor<C::Instant>,
+    anchor: &WallAnchor<C::Instant>,
 ) {
-    let now = anchor.now;
+    let now = anchor.now();
     if let (Some(ceiling), Some(interval)) = (pair.ceiling, entry.interval) {
         let interval = interval.max(ceiling.interval());
         let burst = entry.burst.clamp(1, ceiling.burst());
@@ -338,10 +307,14 @@ fn apply_pair<C: Clock + Clone>(
     // The pauses are kept, and a restart counts as "no delivery since": an objection
     // right after it is met with a longer pause, not a shorter one.
     let ms = |pause: Duration| u32::try_from(pause.min(MAX_PERIOD).as_millis()).unwrap_or(u32::MAX);
-    pair.pause_ms = ms(entry.rate_pause);
-    pair.busy_ms = ms(entry.busy_pause);
-    pair.since_pause = 0;
-    pair.since_busy = 0;
+    pair.rate_pause = PauseMemory {
+        last_ms: ms(entry.rate_pause),
+        since: 0,
+    };
+    pair.busy_pause = PauseMemory {
+        last_ms: ms(entry.busy_pause),
+        since: 0,
+    };
     pair.refused_sessions = entry.refused_sessions;
     pair.successes = entry.successes;
     pair.signals = entry.signals;
@@ -358,11 +331,11 @@ fn apply_pair<C: Clock + Clone>(
 fn apply_source<C: Clock + Clone>(
     state: &mut State<C>,
     entry: &LearnedSource,
-    anchor: &Anchor<C::Instant>,
+    anchor: &WallAnchor<C::Instant>,
 ) {
-    let now = anchor.now;
+    let now = anchor.now();
     if let Some(first) = entry.first_send {
-        let age = anchor.wall.since(first);
+        let age = anchor.wall_now().since(first);
         let known = state
             .first_sends
             .entry(entry.ip)

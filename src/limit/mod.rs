@@ -45,5 +45,6 @@ pub use limits::{Limits, PairSnapshot};
 pub use permit::Permit;
 pub use rate::Rate;
 pub use site::{ScopeLimits, SiteLimits};
+pub(crate) use time::WallAnchor;
 pub use wait::{LimitKind, LimitScope, Wait, SESSION_POLL};
 pub use warm_up::WarmUp;

@@ -45,6 +45,14 @@ impl<I: governor::clock::Reference> FirstSend<I> {
     }
 }
 
+/// The last pause of one kind a pair took, and the deliveries since (see `adapt`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct PauseMemory {
+    /// In milliseconds; 0: none yet.
+    pub(super) last_ms: u32,
+    pub(super) since: u32,
+}
+
 /// A pair's state: its slot, what adaptation needs, and where its source and site are.
 pub(super) struct Pair<C: Clock> {
     pub(super) slot: Slot<C>,
@@ -65,14 +73,10 @@ pub(super) struct Pair<C: Clock> {
     /// Throttling replies in the current escalation window, and when it began.
     pub(super) signals: u32,
     pub(super) signals_since: Option<C::Instant>,
-    /// The last "server busy" pause in milliseconds (0: none yet), and the deliveries
-    /// since it.
-    pub(super) busy_ms: u32,
-    pub(super) since_busy: u32,
-    /// The last pause after a rate objection without a hint, in milliseconds (0: none
-    /// yet), and the deliveries since it.
-    pub(super) pause_ms: u32,
-    pub(super) since_pause: u32,
+    /// The last pause after a "server busy" reply without a hint, and after a rate
+    /// objection without a hint.
+    pub(super) busy_pause: PauseMemory,
+    pub(super) rate_pause: PauseMemory,
     pub(super) source: u32,
     pub(super) site: u32,
 }
@@ -97,10 +101,8 @@ impl<C: Clock + Clone> Pair<C> {
             gate: Gate::new(now),
             signals: 0,
             signals_since: None,
-            busy_ms: 0,
-            since_busy: 0,
-            pause_ms: 0,
-            since_pause: 0,
+            busy_pause: PauseMemory::default(),
+            rate_pause: PauseMemory::default(),
             source,
             site,
         }

@@ -11,7 +11,7 @@ use governor::clock::Clock;
 use super::{QueueError, Recorded, SqliteQueue};
 use crate::limit::Wait;
 use crate::retry::Timestamp;
-use crate::throttle::{Outcome, Sender, Session, SessionError, Throttle};
+use crate::throttle::{Outcome, Sender, Session, Throttle};
 use crate::Mail;
 
 /// How [`Throttle::run`] works the queue.
@@ -419,10 +419,7 @@ where
                 *open = Some(session);
                 outcome
             }
-            Err(SessionError::Transport(error)) => {
-                Ok(self.record_open(leased.route(), error, history))
-            }
-            Err(SessionError::NotNow(wait)) => Err(wait),
+            Err(error) => self.not_opened(error, leased.route(), history),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -218,21 +219,14 @@ fn recorded(changed: usize) -> Recorded {
     }
 }
 
-/// Lease tokens: unique per lease across processes (time and pid seeded, then counted).
+/// Lease tokens: unique per lease across processes — a seed of the process's start
+/// time and pid, counted up from there.
 fn next_token() -> i64 {
+    static SEED: OnceLock<i64> = OnceLock::new();
     static NEXT: AtomicI64 = AtomicI64::new(0);
-    let mut token = NEXT.fetch_add(1, Ordering::Relaxed);
-    if token == 0 {
-        let seed = nanos_of(SystemTime::now()) ^ (i64::from(std::process::id()) << 40);
-        let _ = NEXT.compare_exchange(
-            1,
-            seed.wrapping_add(1),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        token = seed;
-    }
-    token
+    let seed =
+        *SEED.get_or_init(|| nanos_of(SystemTime::now()) ^ (i64::from(std::process::id()) << 40));
+    seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The columns a lease reads, in order.

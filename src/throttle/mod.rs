@@ -11,7 +11,6 @@
 mod outcome;
 mod sender;
 mod stats;
-mod wall;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,10 +27,9 @@ pub use sender::{sender_fn, SendFn, Sender, TransportError};
 pub use stats::{Counts, RouteStats};
 
 use self::stats::{Event, Ledger};
-use self::wall::WallClock;
 use crate::classify::{Classification, Classifier, Severity};
 use crate::error::LearnedError;
-use crate::limit::{deadline_after, Alert, Learned, LimitKind, Limits, Permit, Wait};
+use crate::limit::{deadline_after, Alert, Learned, LimitKind, Limits, Permit, Wait, WallAnchor};
 use crate::reply::{Command, Reply};
 use crate::retry::{History, RetryDecision, RetryPolicy, Timestamp};
 use crate::route::Route;
@@ -41,7 +39,7 @@ struct Inner<C: Clock> {
     retry: RetryPolicy,
     classifier: Classifier,
     ledger: Mutex<Ledger>,
-    wall: WallClock<C::Instant>,
+    wall: WallAnchor<C::Instant>,
 }
 
 /// Route limits, retry policy and classifier together, shared by every clone.
@@ -100,7 +98,7 @@ where
 
     /// A throttle with your own classifier (your rules ahead of the built-ins).
     pub fn with_classifier(limits: Limits<C>, retry: RetryPolicy, classifier: Classifier) -> Self {
-        let wall = WallClock::new(limits.clock().now());
+        let wall = WallAnchor::new(limits.clock().now(), SystemTime::now());
         Self {
             inner: Arc::new(Inner {
                 limits,
@@ -268,8 +266,21 @@ where
     ) -> Result<Outcome, Wait> {
         match opened {
             Ok(mut session) => Ok(session.deliver(message, history)),
-            Err(SessionError::NotNow(wait)) => Err(wait),
-            Err(SessionError::Transport(error)) => Ok(self.record_open(route, error, history)),
+            Err(error) => self.not_opened(error, route, history),
+        }
+    }
+
+    /// What a session that did not open means for the message that was to go on it:
+    /// not tried (the `Wait`), or the sender's failure as its outcome.
+    pub(crate) fn not_opened(
+        &self,
+        error: SessionError,
+        route: &Route,
+        history: &mut History,
+    ) -> Result<Outcome, Wait> {
+        match error {
+            SessionError::NotNow(wait) => Err(wait),
+            SessionError::Transport(error) => Ok(self.record_open(route, error, history)),
         }
     }
 
