@@ -187,13 +187,11 @@ pub(super) fn adapt<C: Clock + Clone>(
     match reply.category {
         Category::RateLimited if !refused_connection => {
             let suspended = pair.slot.suspended_at(now).is_some();
-            let pause = reply.retry_hint.map_or_else(
-                || {
-                    let longest = adaptive.rate_limited_pause;
-                    pair.rate_pause
-                        .next(suspended, (RATE_FIRST, longest), adaptive.ramp_after)
-                },
-                |hint| hint.min(MAX_PERIOD),
+            let pause = pair.rate_pause.next(
+                reply.retry_hint,
+                suspended,
+                (RATE_FIRST, adaptive.rate_limited_pause),
+                adaptive.ramp_after,
             );
             throttle(clock, pair, now, adaptive, later(now, pause))
         }
@@ -206,13 +204,11 @@ pub(super) fn adapt<C: Clock + Clone>(
         ),
         Category::ServerBusy => {
             let suspended = pair.slot.suspended_at(now).is_some();
-            let pause = reply.retry_hint.map_or_else(
-                || {
-                    let longest = adaptive.busy_pause;
-                    pair.busy_pause
-                        .next(suspended, (FIRST_BUSY, longest), adaptive.ramp_after)
-                },
-                |hint| hint.min(MAX_PERIOD),
+            let pause = pair.busy_pause.next(
+                reply.retry_hint,
+                suspended,
+                (FIRST_BUSY, adaptive.busy_pause),
+                adaptive.ramp_after,
             );
             pair.slot.suspend(later(now, pause));
         }
@@ -237,17 +233,23 @@ impl PauseMemory {
         self.since = self.since.saturating_add(1);
     }
 
-    /// The next pause, as long as the receiver shows it needs: `first` (at most
-    /// `longest`) for the first episode and for one that comes after `ramp_after`
-    /// deliveries since the last pause (that pause was enough); doubled, up to
-    /// `longest`, for one that comes sooner (the receiver had not recovered). A reply
-    /// heard during the pause (another session's) keeps it.
+    /// The next pause: the server's hint when it gave one (up to the longest pause a
+    /// setting may have; the memory is left as it is). Otherwise as long as the
+    /// receiver shows it needs: `first` (at most `longest`) for the first episode and
+    /// for one that comes after `ramp_after` deliveries since the last pause (that
+    /// pause was enough); doubled, up to `longest`, for one that comes sooner (the
+    /// receiver had not recovered). A reply heard during the pause (another session's)
+    /// keeps it.
     fn next(
         &mut self,
+        hint: Option<Duration>,
         suspended: bool,
         (first, longest): (Duration, Duration),
         ramp_after: u32,
     ) -> Duration {
+        if let Some(hint) = hint {
+            return hint.min(MAX_PERIOD);
+        }
         let first = first.min(longest);
         let last = Duration::from_millis(u64::from(self.last_ms));
         if suspended {
