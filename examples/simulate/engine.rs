@@ -3,13 +3,13 @@
 //! The same loop runs every policy, so the figures differ only by the policy.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use smtp_throttle::route::Route;
 use smtp_throttle::throttle::TransportError;
 
-use crate::world::{Campaign, Ms, World, CLASSES, DAY, MINUTE, SECOND};
+use crate::world::{Campaign, Ms, World, DAY, MINUTE, SECOND};
 
 /// Sessions a sending machine runs at once per source IP (Postfix's default process
 /// limit is 100).
@@ -87,8 +87,8 @@ pub struct Report {
     /// Virtual time when the last message was delivered or bounced.
     pub drain: Ms,
     pub wall: Duration,
-    /// Deliveries per virtual minute per provider class.
-    pub per_minute: Vec<[u32; CLASSES.len()]>,
+    /// Deliveries per virtual minute per receiver class.
+    pub per_minute: Vec<Vec<u32>>,
 }
 
 /// A queue of messages for one (receiver, source IP).
@@ -115,6 +115,8 @@ struct Run<'p, 'w, 'c, P: Policy + 'p> {
     ip_sessions: Vec<u32>,
     starved: Vec<VecDeque<u32>>,
     events: BinaryHeap<Reverse<(Ms, u64, u8, u32)>>,
+    /// Messages due again, by time: one event per time, however many come due then.
+    due: HashMap<Ms, Vec<u32>>,
     seq: u64,
     done: u64,
     report: Report,
@@ -147,6 +149,7 @@ pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms))
         ip_sessions: vec![0; ips],
         starved: vec![VecDeque::new(); ips],
         events: BinaryHeap::new(),
+        due: HashMap::new(),
         seq: 0,
         done: 0,
         report: Report {
@@ -176,10 +179,22 @@ pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms))
         world.advance(at);
         match kind {
             DUE => {
-                let message = campaign.messages[index as usize];
-                let lane = message.receiver * ips as u32 + u32::from(message.ip);
-                run.lanes[lane as usize].ready.push_back(index);
-                run.kick(lane);
+                let due = run.due.remove(&at).unwrap_or_default();
+                let mut lanes = Vec::new();
+                for id in due {
+                    let message = campaign.messages[id as usize];
+                    let lane = message.receiver * ips as u32 + u32::from(message.ip);
+                    let l = &mut run.lanes[lane as usize];
+                    if l.ready.is_empty() || lanes.last() != Some(&lane) {
+                        lanes.push(lane);
+                    }
+                    l.ready.push_back(id);
+                }
+                lanes.sort_unstable();
+                lanes.dedup();
+                for lane in lanes {
+                    run.kick(lane);
+                }
             }
             STEP => run.step(index),
             _ => {
@@ -290,9 +305,8 @@ impl<'p, P: Policy> Run<'p, '_, '_, P> {
                 self.sessions[id as usize] = Some((lane, session));
                 self.settle(message, verdict);
                 if goes_on {
-                    let receiver = lane as usize / self.campaign.ips.len();
-                    let service = self.campaign.receivers[receiver].hidden.service;
-                    self.at(now + service, STEP, id);
+                    let answer = self.world.answer_time();
+                    self.at(now + answer, STEP, id);
                 } else {
                     self.close(id, lane);
                 }
@@ -333,14 +347,20 @@ impl<'p, P: Policy> Run<'p, '_, '_, P> {
         match verdict {
             Verdict::Retry(at) => {
                 self.report.deferrals += 1;
-                return self.at(at.max(now + 1), DUE, id);
+                let at = at.max(now + 1);
+                let due = self.due.entry(at).or_default();
+                due.push(id);
+                if due.len() == 1 {
+                    self.at(at, DUE, 0);
+                }
+                return;
             }
             Verdict::Delivered => {
                 self.report.delivered += 1;
                 let minute = (now / MINUTE) as usize;
                 let per_minute = &mut self.report.per_minute;
                 if per_minute.len() <= minute {
-                    per_minute.resize(minute + 1, [0; CLASSES.len()]);
+                    per_minute.resize(minute + 1, vec![0; self.campaign.classes.len()]);
                 }
                 let receiver = self.campaign.messages[id as usize].receiver as usize;
                 per_minute[minute][self.campaign.receivers[receiver].class] += 1;

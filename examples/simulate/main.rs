@@ -22,7 +22,10 @@
 
 mod chart;
 mod engine;
+mod peers;
 mod policy;
+mod replies;
+mod scenario;
 mod world;
 
 use std::io::IsTerminal;
@@ -32,26 +35,34 @@ use std::process::ExitCode;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use engine::{Report, HORIZON};
+use peers::{Kumo, Postfix};
 use policy::{Adaptive, Fixed, Naive};
 use world::{Campaign, Client, Ms, World, HOUR, MINUTE};
 
 const USAGE: &str = "\
-usage: simulate [--messages N] [--domains N] [--ips N] [--seed N]
-                [--policy naive,fixed,throttle] [--out FILE.svg|none] [--quiet]
+usage: simulate [--scenario NAME|FILE.toml] [--messages N] [--domains N] [--ips N]
+                [--seed N] [--policy LIST] [--out FILE.svg|none] [--quiet]
 
-  --messages N   messages in the campaign (default 1000000)
-  --domains N    recipient domains (default 50000)
-  --ips N        sending IPs (default 4)
-  --seed N       campaign and jitter seed (default 1)
-  --policy LIST  policies to run, comma-separated (default all three)
+  --scenario S   a built-in scenario (default, anvil, hourly-caps, tarpit,
+                 reputation-drop, strict-penalty, greylist-heavy) or a TOML file
+  --messages N   messages in the campaign (default: the scenario's)
+  --domains N    recipient domains (default: the scenario's)
+  --ips N        sending IPs (default: the scenario's)
+  --seed N       campaign and jitter seed (default: the scenario's)
+  --policy LIST  policies to run, comma-separated, of naive, fixed, postfix,
+                 kumomta, throttle (default all five)
   --out FILE     the SVG chart (default target/simulate.svg; `none` for no chart)
   --quiet        no progress bars";
 
+/// Every policy, in the table's order.
+const POLICIES: [&str; 5] = ["naive", "fixed", "postfix", "kumomta", "throttle"];
+
 struct Options {
-    messages: usize,
-    domains: usize,
-    ips: usize,
-    seed: u64,
+    scenario: String,
+    messages: Option<usize>,
+    domains: Option<usize>,
+    ips: Option<usize>,
+    seed: Option<u64>,
     policies: Vec<String>,
     out: Option<PathBuf>,
     quiet: bool,
@@ -59,11 +70,12 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut o = Options {
-        messages: 1_000_000,
-        domains: 50_000,
-        ips: 4,
-        seed: 1,
-        policies: vec!["naive".into(), "fixed".into(), "throttle".into()],
+        scenario: "default".into(),
+        messages: None,
+        domains: None,
+        ips: None,
+        seed: None,
+        policies: POLICIES.iter().map(|p| p.to_string()).collect(),
         out: Some(PathBuf::from("target/simulate.svg")),
         quiet: false,
     };
@@ -84,18 +96,15 @@ fn options() -> Result<Options, String> {
                 .map_err(|e| format!("{flag} {value}: {e}"))
         };
         match flag.as_str() {
-            "--messages" => o.messages = number(&value)? as usize,
-            "--domains" => o.domains = number(&value)? as usize,
-            "--ips" => o.ips = number(&value)? as usize,
-            "--seed" => o.seed = number(&value)?,
+            "--scenario" => o.scenario = value,
+            "--messages" => o.messages = Some(number(&value)? as usize),
+            "--domains" => o.domains = Some(number(&value)? as usize),
+            "--ips" => o.ips = Some(number(&value)? as usize),
+            "--seed" => o.seed = Some(number(&value)?),
             "--policy" => {
                 o.policies = value.split(',').map(|p| p.trim().to_string()).collect();
-                if let Some(bad) = o
-                    .policies
-                    .iter()
-                    .find(|p| !["naive", "fixed", "throttle"].contains(&p.as_str()))
-                {
-                    return Err(format!("unknown policy {bad:?} (naive, fixed, throttle)"));
+                if let Some(bad) = o.policies.iter().find(|p| !POLICIES.contains(&p.as_str())) {
+                    return Err(format!("unknown policy {bad:?} ({})", POLICIES.join(", ")));
                 }
             }
             "--out" => o.out = (value != "none").then(|| PathBuf::from(value)),
@@ -120,6 +129,8 @@ fn simulate(campaign: &Campaign, name: &str, bar: &ProgressBar) -> Result<Report
     let report = match name {
         "naive" => engine::run(&world, &Naive { client }, &progress),
         "fixed" => engine::run(&world, &Fixed::new(client)?, &progress),
+        "postfix" => engine::run(&world, &Postfix::new(client), &progress),
+        "kumomta" => engine::run(&world, &Kumo::new(client), &progress),
         _ => {
             let policy = Adaptive::new(client, campaign.seed)?;
             let report = engine::run(&world, &policy, &progress);
@@ -144,7 +155,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let campaign = match Campaign::new(o.messages, o.domains, o.ips, o.seed) {
+    let campaign = match scenario::load(&o.scenario).and_then(|mut s| {
+        let c = &mut s.campaign;
+        c.messages = o.messages.unwrap_or(c.messages);
+        c.domains = o.domains.unwrap_or(c.domains);
+        c.ips = o.ips.unwrap_or(c.ips);
+        c.seed = o.seed.unwrap_or(c.seed);
+        Campaign::new(&s)
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("simulate: {e}");
@@ -153,12 +171,14 @@ fn main() -> ExitCode {
     };
     let deliverable = campaign.deliverable() as u64;
     let ideal = campaign.ideal().max(1);
+    let messages = campaign.messages.len();
+    println!("{}: {}", campaign.name, campaign.description);
     println!(
-        "campaign messages={} domains={} ips={} seed={} deliverable={deliverable} ideal_s={}",
-        o.messages,
+        "campaign scenario={} messages={messages} domains={} ips={} seed={} deliverable={deliverable} ideal_s={}",
+        campaign.name,
         campaign.domains,
-        o.ips,
-        o.seed,
+        campaign.ips.len(),
+        campaign.seed,
         ideal / 1000
     );
 
@@ -176,7 +196,7 @@ fn main() -> ExitCode {
             .policies
             .iter()
             .map(|name| {
-                let bar = bars.add(ProgressBar::new(o.messages as u64));
+                let bar = bars.add(ProgressBar::new(messages as u64));
                 bar.set_style(style.clone());
                 bar.set_prefix(name.clone());
                 let campaign = &campaign;
@@ -202,7 +222,7 @@ fn main() -> ExitCode {
         }
     }
 
-    let total = o.messages as f64;
+    let total = messages as f64;
     println!(
         "\n{:<9} {:>17} {:>16} {:>10} {:>9} {:>7} {:>8} {:>8} {:>6} {:>7}",
         "policy",
@@ -257,7 +277,7 @@ fn main() -> ExitCode {
     // `SIM_CLASSES=1`: when each provider class finished, and its deliveries.
     if std::env::var_os("SIM_CLASSES").is_some() {
         for r in &reports {
-            for (c, name) in world::CLASSES.iter().enumerate() {
+            for (c, name) in campaign.classes.iter().enumerate() {
                 let total: u64 = r.per_minute.iter().map(|m| u64::from(m[c])).sum();
                 let last = r.per_minute.iter().rposition(|m| m[c] > 0).unwrap_or(0);
                 let half = {
@@ -290,7 +310,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        match chart::draw(&path, &reports, until) {
+        match chart::draw(&path, &reports, &campaign.classes, until) {
             Ok(()) => println!("chart: {}", path.display()),
             Err(e) => {
                 eprintln!("simulate: chart {}: {e}", path.display());

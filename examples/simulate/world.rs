@@ -1,5 +1,5 @@
-//! The simulated internet: a campaign, and receivers with hidden limits that answer
-//! with real reply texts (the strings `classify` is tested on).
+//! The simulated internet, built from a scenario: a campaign, and receivers with hidden
+//! limits that answer with real reply texts (the strings `classify` is tested on).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -11,6 +11,9 @@ use smtp_throttle::route::{Destination, Route};
 use smtp_throttle::throttle::{Sender, TransportError};
 use smtp_throttle::Reply;
 
+use crate::replies::{self, Replies};
+use crate::scenario::{Change, ReceiverSpec, Scenario, Window};
+
 /// Virtual milliseconds since the campaign started.
 pub type Ms = u64;
 
@@ -19,146 +22,93 @@ pub const MINUTE: Ms = 60 * SECOND;
 pub const HOUR: Ms = 60 * MINUTE;
 pub const DAY: Ms = 24 * HOUR;
 
-/// The provider classes the table and chart report on; the last is everything else.
-pub const CLASSES: [&str; 6] = ["google", "microsoft", "yahoo", "apple", "comcast", "other"];
-const OTHER: usize = 5;
-
-/// What a receiver says, verbatim from `tests/data/replies.tsv` where it has the text.
-struct Texts {
-    rate: &'static str,
-    connections: &'static str,
-    block: &'static str,
-    busy: &'static str,
-    unknown: &'static str,
-    full: &'static str,
-    full_for_now: &'static str,
-    greylisted: &'static str,
-    accepted: &'static str,
-}
-
-const GOOGLE: Texts = Texts {
-    rate: "421 4.7.28 [192.0.2.25] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. Please visit https://support.google.com/mail/?p=UnsolicitedRateLimitError to review our Bulk Email Senders Guidelines.",
-    connections: "421 4.7.0 Try again later, closing connection.",
-    block: "550-5.7.1 [192.0.2.25       1] Our system has detected an unusual rate of\n550-5.7.1 unsolicited mail originating from your IP address. To protect our\n550-5.7.1 users from spam, mail sent from your IP address has been blocked.\n550-5.7.1 Please visit\n550 5.7.1  https://support.google.com/mail/answer/188131 for more information.",
-    busy: "421 4.4.5 Server busy, try again later.",
-    unknown: "550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. Learn more at https://support.google.com/mail/?p=NoSuchUser - gsmtp",
-    full: "552 5.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm - gsmtp",
-    full_for_now: "452 4.2.2 The email account that you tried to reach is over quota. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaTemp - gsmtp",
-    greylisted: "",
-    accepted: "250 2.0.0 OK  1700000000 a1-20020a170902ee0100b001bc5dd8d7e1si123456plb.123 - gsmtp",
-};
-
-const MICROSOFT: Texts = Texts {
-    rate: "451 4.7.500 Server busy. Please try again later from [192.0.2.25]. (S77719) [BN8NAM12FT055.eop-nam12.prod.protection.outlook.com]",
-    connections: "432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending for more information. [Hostname=OS0PR01MB6099.jpnprd01.prod.outlook.com]",
-    block: "550 5.7.606 Access denied, banned sending IP [192.0.2.25]. To request removal from this list please visit https://sender.office.com/ and follow the directions. For more information please go to  http://go.microsoft.com/fwlink/?LinkID=526655 (AS16012609)",
-    busy: "451 4.7.700 PFA agent busy, please try again. [xxx.prod.protection.outlook.com]",
-    unknown: "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
-    full: "550 5.2.2 <user@outlook.com>... Mailbox Full",
-    full_for_now: "450 4.2.2 <user@outlook.com>... Mailbox Full",
-    greylisted: "",
-    accepted: "250 2.6.0 <id@example.com> [InternalId=1, Hostname=BN8NAM12HT123.eop-nam12.prod.protection.outlook.com] Queued mail for delivery",
-};
-
-const YAHOO: Texts = Texts {
-    rate: "421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
-    connections: "421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
-    block: "553 5.7.2 [TSS09] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes",
-    busy: "421 Service not available, closing transmission channel",
-    unknown: "554 delivery error: dd This user doesn't have a yahoo.com account (this-local-part-does-not-exist@yahoo.com) [0] - mta1061.mail.ne1.yahoo.com",
-    full: "554 delivery error: dd Sorry, your message to example@example.com cannot be delivered. This mailbox is disabled (554.30). - example.yahoo.com",
-    full_for_now: "450 4.2.2 <user@yahoo.com>... Mailbox Full",
-    greylisted: "",
-    accepted: "250 ok dirdel",
-};
-
-const APPLE: Texts = Texts {
-    rate: "450 4.7.1 Error: too many recipients from 192.0.2.1",
-    connections: "421 4.7.0 mx.example.com Error: too many connections from 192.0.2.1",
-    block: "554 5.7.1 [CS01] Message rejected due to local policy. Please visit https://support.apple.com/en-us/HT204137",
-    busy: "451 [BS02] Temporary server error. Please try again later.",
-    unknown: "550 5.1.1 <example@icloud.com>: user does not exist",
-    full: "552 5.2.2 <pseudo-local-part-of-apple-icloud-mail@icloud.com>: user is over quota",
-    full_for_now: "450 4.2.2 <user@icloud.com>... Mailbox Full",
-    greylisted: "",
-    accepted: "250 2.0.0 Ok: queued as 4Xk9F2",
-};
-
-const COMCAST: Texts = Texts {
-    rate: "421 4.7.0 Try again later, closing connection.",
-    connections: "421 Too many connections",
-    block: "554 imta14.emeryville.ca.mail.comcast.net comcast 192.0.2.2 Comcast block for spam.",
-    busy: "450 4.3.2 try again later",
-    unknown: "550 5.1.1 <example@comcast.net> recipient mailbox unallocated",
-    full: "550 5.2.2 <user@comcast.net>... Mailbox Full",
-    full_for_now: "450 4.2.2 <user@comcast.net>... Mailbox Full",
-    greylisted: "",
-    accepted: "250 2.0.0 Ok: queued as 4Xk9F2",
-};
-
-/// A Postfix server of the long tail; some run postgrey.
-const POSTFIX: Texts = Texts {
-    rate: "421 4.7.0 Try again later, closing connection.",
-    connections: "421 4.7.0 mx.example.com Error: too many connections from 192.0.2.1",
-    block: "554 5.7.1 <a8-95.smtp-out.amazonses.com[203.0.113.22]>: Client host rejected: blocked using mail.neko.example.org; Please see http://mail.neko.example.org/rbl/?ip=203.0.113.22 to send.",
-    busy: "451 4.3.0 Temporary lookup error",
-    unknown: "550 5.1.1 <neko@example.co.jp>: Recipient address rejected: User unknown in virtual mailbox table",
-    full: "550 5.2.2 <mailboxfull@bouncehammer.jp>... Mailbox Full",
-    full_for_now: "450 4.2.2 <kijitora@example.jp>... Mailbox Full",
-    greylisted: "450 4.2.0 <xo@wvvw.me>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/wvvw.me.html",
-    accepted: "250 2.0.0 Ok: queued as 4Xk9F2",
-};
-
-/// A receiver's limits per sending IP, which senders are not told.
-#[derive(Clone, Copy, Debug)]
+/// One receiving server's limits per sending IP, which senders are not told.
+#[derive(Clone, Debug)]
 pub struct Hidden {
-    /// Messages a minute it accepts from one IP (a token bucket).
-    pub per_minute: f64,
-    /// Messages it accepts at once above the rate (the bucket's size).
+    /// A token bucket: messages a minute, and its size.
+    pub per_minute: Option<f64>,
     pub burst: f64,
-    /// Simultaneous connections from one IP.
+    /// Fixed windows: (messages, length).
+    pub windows: Vec<(u32, Ms)>,
     pub connections: u32,
-    /// Refusals it tolerates (each forgotten after `forget`) before it blocks the IP.
-    pub strikes: f64,
+    /// Connections opened per window: (count, length).
+    pub connects: Option<(u32, Ms)>,
+    pub per_connection: Option<u32>,
+    pub greylist: Option<Ms>,
+    /// The longest an over-rate answer is held instead of refused.
+    pub tarpit: Option<Ms>,
     /// Time for one message on an open connection.
     pub service: Ms,
-    /// Whether first contact is greylisted for 300 s, as postgrey does.
-    pub greylist: bool,
+    /// Refusals tolerated (each forgotten after `fade`) before a block of `block`.
+    pub strikes: f64,
+    pub fade: Ms,
+    pub block: Ms,
 }
 
-/// Strikes fade at one per this much time.
-const FORGET: Ms = 10 * SECOND;
-/// How long a block lasts.
-const BLOCK: Ms = DAY;
-/// postgrey's default delay.
-const GREYLIST: Ms = 300 * SECOND;
-/// One send in this many meets a busy server, one in `LOST` a lost connection.
-const BUSY: u64 = 1000;
-const LOST: u64 = 2000;
+/// The limits in force at one moment: the changes up to then, folded.
+#[derive(Clone, Copy, Debug)]
+struct Now {
+    factor: f64,
+    connections: u32,
+    strikes: f64,
+    /// Index into the class's change refusals.
+    refusal: Option<usize>,
+}
 
-/// Big providers' hidden limits per IP: chosen near what their postmaster pages and
-/// DESIGN.md's facts suggest (connection caps 5–25 per IP, rates of a few hundred a
-/// minute for an IP without history), not published figures.
-fn provider_limits(class: usize) -> Hidden {
-    let (per_minute, connections, strikes, service) = match class {
-        0 => (600.0, 20, 100.0, 200),
-        1 => (300.0, 10, 60.0, 400),
-        2 => (250.0, 10, 40.0, 300),
-        3 => (200.0, 10, 50.0, 300),
-        _ => (150.0, 25, 50.0, 300),
-    };
-    Hidden {
-        per_minute,
-        burst: per_minute / 6.0,
-        connections,
-        strikes,
-        service,
-        greylist: false,
+/// A change of a receiver's limits, from `at` on.
+#[derive(Clone, Debug)]
+struct Step {
+    at: Ms,
+    factor: Option<f64>,
+    connections: Option<u32>,
+    strikes: Option<f64>,
+    refusal: Option<usize>,
+}
+
+/// A receiving server: a provider's site (shared by the domains it hosts) or one
+/// domain's own server.
+pub struct Receiver {
+    /// Index into the scenario's receiver classes.
+    pub class: usize,
+    pub hidden: Hidden,
+    steps: Vec<Step>,
+    /// The destination a session to this receiver is opened for.
+    pub destination: Destination,
+}
+
+impl Receiver {
+    fn now(&self, at: Ms) -> Now {
+        let mut now = Now {
+            factor: 1.0,
+            connections: self.hidden.connections,
+            strikes: self.hidden.strikes,
+            refusal: None,
+        };
+        for step in self.steps.iter().take_while(|s| s.at <= at) {
+            if let Some(f) = step.factor {
+                now.factor = f;
+            }
+            if let Some(c) = step.connections {
+                now.connections = c;
+            }
+            if let Some(s) = step.strikes {
+                now.strikes = s;
+            }
+            if step.refusal.is_some() {
+                now.refusal = step.refusal;
+            }
+        }
+        now
     }
 }
 
+/// A window's count with a change's factor, at least 1.
+fn scaled(count: u32, factor: f64) -> f64 {
+    (f64::from(count) * factor).floor().max(1.0)
+}
+
 /// One sending IP's standing at one receiver.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Standing {
     tokens: f64,
     refilled: Ms,
@@ -166,6 +116,17 @@ struct Standing {
     strikes: f64,
     struck: Ms,
     blocked_until: Ms,
+    /// Each window's (start, count); a window ends `length` after its start.
+    windows: Vec<(Ms, u32)>,
+    connects: (Ms, u32),
+}
+
+/// Starts a new window at `now` if the last one is over; whether it has room.
+fn window_room(window: &mut (Ms, u32), length: Ms, limit: f64, now: Ms) -> bool {
+    if now >= window.0.saturating_add(length) || window.1 == 0 {
+        *window = (now, 0);
+    }
+    f64::from(window.1) < limit
 }
 
 /// What becomes of a message at its receiver, decided by the seed.
@@ -194,56 +155,22 @@ pub struct Message {
     pub fate: Fate,
 }
 
-/// A receiving site: a big provider or one domain of the long tail.
-pub struct Receiver {
-    pub class: usize,
-    pub hidden: Hidden,
-    /// The destination a session to this receiver is opened for.
-    pub destination: Destination,
-    replies: usize,
-}
-
-/// A receiver kind's replies, parsed once.
-struct Replies {
-    rate: Reply,
-    connections: Reply,
-    block: Reply,
-    busy: Reply,
-    unknown: Reply,
-    full: Reply,
-    full_for_now: Reply,
-    greylisted: Option<Reply>,
-    accepted: Reply,
-}
-
-impl Replies {
-    fn new(texts: &Texts) -> Result<Self, String> {
-        let parse = |text: &str| Reply::parse(text).map_err(|e| format!("{text:?}: {e}"));
-        Ok(Self {
-            rate: parse(texts.rate)?,
-            connections: parse(texts.connections)?,
-            block: parse(texts.block)?,
-            busy: parse(texts.busy)?,
-            unknown: parse(texts.unknown)?,
-            full: parse(texts.full)?,
-            full_for_now: parse(texts.full_for_now)?,
-            greylisted: (!texts.greylisted.is_empty())
-                .then(|| parse(texts.greylisted))
-                .transpose()?,
-            accepted: parse(texts.accepted)?,
-        })
-    }
-}
-
 /// The campaign: recipients spread over domains as a real list is, sent from `ips`.
 pub struct Campaign {
+    pub name: String,
+    pub description: String,
+    /// The receiver classes' names, as the table and chart show them.
+    pub classes: Vec<String>,
     pub ips: Vec<IpAddr>,
     pub receivers: Vec<Receiver>,
     pub messages: Vec<Message>,
     pub domains: usize,
     pub seed: u64,
+    busy_one_in: u64,
+    lost_one_in: u64,
     by_domain: HashMap<String, u32>,
-    replies: Vec<Replies>,
+    /// Per class: its replies, and the refusal texts its changes bring.
+    replies: Vec<(Replies, Vec<Reply>)>,
 }
 
 /// SplitMix64 of `(seed, a, b)`: one independent draw per name, so every policy sees
@@ -261,100 +188,166 @@ fn unit(x: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Consumer domains and their share of a typical list (Gmail ≈ 30 %, Microsoft's
-/// consumer domains ≈ 18 %, Yahoo/AOL ≈ 11 %, Apple ≈ 5 %, Comcast 2 %).
-const CONSUMER: [(&str, usize, f64); 11] = [
-    ("gmail.com", 0, 0.290),
-    ("googlemail.com", 0, 0.005),
-    ("outlook.com", 1, 0.080),
-    ("hotmail.com", 1, 0.080),
-    ("live.com", 1, 0.020),
-    ("yahoo.com", 2, 0.080),
-    ("aol.com", 2, 0.030),
-    ("ymail.com", 2, 0.005),
-    ("icloud.com", 3, 0.040),
-    ("me.com", 3, 0.010),
-    ("comcast.net", 4, 0.020),
-];
+/// Seconds (or minutes, hours) as virtual milliseconds.
+fn ms(seconds: f64) -> Ms {
+    (seconds * SECOND as f64).round() as Ms
+}
+
+/// The hidden limits of one server of class `spec`, drawn with `pick` where the
+/// scenario gives several values.
+fn hidden(spec: &ReceiverSpec, pick: &dyn Fn(u64) -> u64) -> Hidden {
+    let l = &spec.limits;
+    let per_minute = l.rate_per_minute.as_ref().and_then(|c| c.pick(pick(1)));
+    let burst = l
+        .burst
+        .as_ref()
+        .and_then(|c| c.pick(pick(2)))
+        .or(per_minute.map(|r| (r / 6.0).max(5.0)))
+        .unwrap_or(0.0);
+    let greylists = unit(pick(3)) < l.greylist_share;
+    let window = |(i, w): (usize, &Window)| {
+        let count = w.count.pick(pick(10 + i as u64)).unwrap_or(1);
+        (count, w.seconds * SECOND)
+    };
+    Hidden {
+        per_minute,
+        burst,
+        windows: l.windows.iter().enumerate().map(window).collect(),
+        connections: l.connections.pick(pick(4)).unwrap_or(1),
+        connects: l.connects.as_ref().map(|w| window((9, w))),
+        per_connection: l.messages_per_connection,
+        greylist: l
+            .greylist_seconds
+            .as_ref()
+            .and_then(|c| c.pick(pick(5)))
+            .filter(|_| greylists)
+            .map(|s| s * SECOND),
+        tarpit: l.tarpit_seconds.map(ms),
+        service: l.service_ms.pick(pick(6)).unwrap_or(1),
+        strikes: spec.penalty.strikes.pick(pick(7)).unwrap_or(1.0),
+        fade: ms(spec.penalty.fade_seconds).max(1),
+        block: ms(spec.penalty.block_hours * 3600.0),
+    }
+}
+
+fn steps(changes: &[Change], first_refusal: usize) -> Vec<Step> {
+    let mut refusal = first_refusal;
+    changes
+        .iter()
+        .map(|c| Step {
+            at: ms(c.at_minutes * 60.0),
+            factor: c.factor,
+            connections: c.connections,
+            strikes: c.strikes,
+            refusal: c.refusal.as_ref().map(|_| {
+                refusal += 1;
+                refusal - 1
+            }),
+        })
+        .collect()
+}
 
 impl Campaign {
-    /// `messages` to `domains` recipient domains from `ips` source IPs.
-    pub fn new(messages: usize, domains: usize, ips: usize, seed: u64) -> Result<Self, String> {
-        if domains <= CONSUMER.len() {
-            return Err(format!("--domains must be above {}", CONSUMER.len()));
-        }
-        if !(1..=250).contains(&ips) {
-            return Err("--ips must be 1..=250".into());
-        }
-        if messages == 0 || messages > 50_000_000 {
-            return Err("--messages must be 1..=50000000".into());
-        }
-        let ips: Vec<IpAddr> = (0..ips)
+    /// The campaign `scenario` describes.
+    pub fn new(scenario: &Scenario) -> Result<Self, String> {
+        scenario.check()?;
+        let c = &scenario.campaign;
+        let seed = c.seed;
+        let ips: Vec<IpAddr> = (0..c.ips)
             .map(|i| IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10 + i as u8)))
             .collect();
-        let mut receivers = Vec::new();
+        let mut replies = Vec::new();
+        for spec in &scenario.receivers {
+            let own = Replies::new(&spec.replies).map_err(|e| format!("{}: {e}", spec.name))?;
+            let refusals = spec
+                .changes
+                .iter()
+                .filter_map(|c| c.refusal.as_deref())
+                .map(|text| replies::parse("refusal", text))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", spec.name))?;
+            replies.push((own, refusals));
+        }
+        let mut receivers: Vec<Receiver> = Vec::new();
         let mut by_domain = HashMap::new();
-        let replies = [GOOGLE, MICROSOFT, YAHOO, APPLE, COMCAST, POSTFIX]
-            .iter()
-            .map(Replies::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let big = [
-            ("gmail.com", "gmail-smtp-in.l.google.com"),
-            ("outlook.com", "outlook-com.olc.protection.outlook.com"),
-            ("yahoo.com", "mta5.am0.yahoodns.net"),
-            ("icloud.com", "mx01.mail.icloud.com"),
-            ("comcast.net", "mx1a1.comcast.net"),
-        ];
-        for (class, (domain, mx)) in big.into_iter().enumerate() {
+        let mut weights: Vec<(u32, f64)> = Vec::new();
+        let mut shared = vec![None; scenario.receivers.len()];
+        let mut new_server = |class: usize, domain: &str, draw_of: u64| -> Result<u32, String> {
+            let spec = &scenario.receivers[class];
+            let pick = |field: u64| draw(seed, 100 + field, draw_of);
+            let mut destination = Destination::new(domain).map_err(|e| e.to_string())?;
+            if let Some(mx) = spec.mx.as_deref().filter(|_| !spec.per_domain) {
+                destination = destination.with_mx(mx).map_err(|e| e.to_string())?;
+            }
             receivers.push(Receiver {
                 class,
-                hidden: provider_limits(class),
-                destination: Destination::new(domain)
-                    .and_then(|d| d.with_mx(mx))
-                    .map_err(|e| e.to_string())?,
-                replies: class,
+                hidden: hidden(spec, &pick),
+                steps: steps(&spec.changes, 0),
+                destination,
             });
+            Ok((receivers.len() - 1) as u32)
+        };
+        // The named domains: a provider's share one site; a per-domain class's each its own.
+        let mut draws = 0u64;
+        for (class, spec) in scenario.receivers.iter().enumerate() {
+            for (domain, share) in &spec.domains {
+                let receiver = match shared[class] {
+                    Some(r) if !spec.per_domain => r,
+                    _ => {
+                        draws += 1;
+                        let r = new_server(class, domain, u64::MAX - draws)?;
+                        if !spec.per_domain {
+                            shared[class] = Some(r);
+                        }
+                        r
+                    }
+                };
+                if by_domain.insert(domain.clone(), receiver).is_some() {
+                    return Err(format!("domain {domain} is named twice"));
+                }
+                weights.push((receiver, *share));
+            }
         }
-        // Weights: consumer domains by share, the tail by a Zipf law over 34.5 %.
-        let mut weights = Vec::with_capacity(domains);
-        for (domain, class, share) in CONSUMER {
-            by_domain.insert(domain.to_string(), class as u32);
-            weights.push((class as u32, share));
-        }
-        let tail = domains - CONSUMER.len();
+        // The tail: Zipf over tail_share, each domain hosted by a class drawn by `tail`.
+        let named = by_domain.len();
+        let tail = c.domains.saturating_sub(named);
+        let hosting: f64 = scenario.receivers.iter().map(|r| r.tail).sum();
         let zipf: f64 = (0..tail).map(|k| 1.0 / (k as f64 + 10.0)).sum();
-        for k in 0..tail {
-            let domain = format!("d{k}.example.net");
-            let hosting = draw(seed, 1, k as u64) % 100;
-            // Of the tail: 26 % Google Workspace, 12 % Microsoft 365, the rest their own.
-            let receiver = if hosting < 26 {
-                0
-            } else if hosting < 38 {
-                1
-            } else {
-                let rate = [30.0, 60.0, 60.0, 120.0][(draw(seed, 2, k as u64) % 4) as usize];
-                let greylist = draw(seed, 3, k as u64) % 100 < 30;
-                receivers.push(Receiver {
-                    class: OTHER,
-                    hidden: Hidden {
-                        per_minute: rate,
-                        burst: (rate / 6.0).max(5.0),
-                        connections: if draw(seed, 4, k as u64) % 2 == 0 {
-                            5
-                        } else {
-                            10
-                        },
-                        strikes: 30.0,
-                        service: 500,
-                        greylist,
-                    },
-                    destination: Destination::new(&domain).map_err(|e| e.to_string())?,
-                    replies: OTHER,
-                });
-                (receivers.len() - 1) as u32
-            };
-            by_domain.insert(domain, receiver);
-            weights.push((receiver, 0.345 / zipf / (k as f64 + 10.0)));
+        if c.tail_share > 0.0 {
+            for k in 0..tail {
+                let domain = format!("d{k}.example.net");
+                let u = unit(draw(seed, 1, k as u64)) * hosting;
+                let mut sum = 0.0;
+                let class = scenario
+                    .receivers
+                    .iter()
+                    .position(|r| {
+                        sum += r.tail;
+                        u < sum
+                    })
+                    .unwrap_or_else(|| {
+                        scenario
+                            .receivers
+                            .iter()
+                            .rposition(|r| r.tail > 0.0)
+                            .unwrap_or(0)
+                    });
+                let spec = &scenario.receivers[class];
+                let receiver = match shared[class] {
+                    Some(r) if !spec.per_domain => r,
+                    _ => {
+                        let r = new_server(class, &domain, k as u64)?;
+                        if !spec.per_domain {
+                            shared[class] = Some(r);
+                        }
+                        r
+                    }
+                };
+                if spec.per_domain {
+                    by_domain.insert(domain, receiver);
+                }
+                weights.push((receiver, c.tail_share / zipf / (k as f64 + 10.0)));
+            }
         }
         let mut cumulative = Vec::with_capacity(weights.len());
         let mut sum = 0.0;
@@ -362,17 +355,30 @@ impl Campaign {
             sum += weight;
             cumulative.push((sum, *receiver));
         }
-        let messages = (0..messages as u64)
+        if cumulative.is_empty() || sum <= 0.0 {
+            return Err("the scenario sends no mail anywhere (every share is 0)".into());
+        }
+        let f = &c.fates;
+        let (unknown, full, full_for) = (
+            f.unknown,
+            f.unknown + f.full,
+            f.unknown + f.full + f.full_for,
+        );
+        let [low, high] = f.full_for_minutes;
+        let messages = (0..c.messages as u64)
             .map(|i| {
                 let u = unit(draw(seed, 5, i)) * sum;
                 let at = cumulative.partition_point(|(c, _)| *c < u);
                 let receiver = cumulative[at.min(cumulative.len() - 1)].1;
-                let f = draw(seed, 6, i) % 1000;
-                let fate = match f {
-                    0..=19 => Fate::Unknown,
-                    20..=22 => Fate::Full,
-                    23..=27 => Fate::FullFor((10 + draw(seed, 7, i) % 50) * MINUTE),
-                    _ => Fate::Deliverable,
+                let f = unit(draw(seed, 6, i));
+                let fate = if f < unknown {
+                    Fate::Unknown
+                } else if f < full {
+                    Fate::Full
+                } else if f < full_for {
+                    Fate::FullFor((low + draw(seed, 7, i) % (high - low + 1)) * MINUTE)
+                } else {
+                    Fate::Deliverable
                 };
                 Message {
                     receiver,
@@ -382,11 +388,16 @@ impl Campaign {
             })
             .collect();
         Ok(Self {
+            name: scenario.name.clone(),
+            description: scenario.description.clone(),
+            classes: scenario.receivers.iter().map(|r| r.name.clone()).collect(),
             ips,
             receivers,
             messages,
-            domains,
+            domains: named + tail,
             seed,
+            busy_one_in: c.noise.busy_one_in,
+            lost_one_in: c.noise.lost_one_in,
             by_domain,
             replies,
         })
@@ -400,34 +411,29 @@ impl Campaign {
             .count()
     }
 
-    /// The least time the hidden limits allow: each (IP, receiver)'s deliverable mail at
-    /// its hidden rate (after its burst), greylisted mail no sooner than the delay, a
-    /// full mailbox no sooner than it frees.
+    /// The least time the hidden limits allow: each (IP, receiver)'s deliverable mail
+    /// sent as early as its bucket, windows, connection throughput, connection-open
+    /// limit and changes allow (see [`Receiver::earliest`]), greylisted mail no sooner
+    /// than the delay, a full mailbox no sooner than it frees.
     pub fn ideal(&self) -> Ms {
         let ips = self.ips.len();
         let mut counts = vec![0u64; self.receivers.len() * ips];
-        let mut frees = 0;
+        let mut ideal = 0;
         for m in &self.messages {
             if m.fate.deliverable() {
                 counts[m.receiver as usize * ips + m.ip as usize] += 1;
             }
             if let Fate::FullFor(time) = m.fate {
-                frees = frees.max(time);
+                ideal = ideal.max(time);
             }
         }
-        let mut ideal = frees as f64 / MINUTE as f64;
         for (at, &n) in counts.iter().enumerate() {
-            if n == 0 {
-                continue;
+            if n > 0 {
+                let r = &self.receivers[at / ips];
+                ideal = ideal.max(r.earliest(n)).max(r.hidden.greylist.unwrap_or(0));
             }
-            let hidden = self.receivers[at / ips].hidden;
-            let mut minutes = (n as f64 - hidden.burst).max(0.0) / hidden.per_minute;
-            if hidden.greylist {
-                minutes = minutes.max(GREYLIST as f64 / MINUTE as f64);
-            }
-            ideal = ideal.max(minutes);
         }
-        (ideal * MINUTE as f64) as Ms
+        ideal
     }
 
     /// The route a session to `receiver` from `ip` is opened for.
@@ -436,6 +442,74 @@ impl Campaign {
             self.ips[ip as usize],
             self.receivers[receiver as usize].destination.clone(),
         )
+    }
+}
+
+impl Receiver {
+    /// When a perfect sender from one IP has its `n`th message accepted: each message
+    /// as early as the bucket (tarpitting holds to the same rate), every window and the
+    /// connection-open window allow, at most `connections` at once each taking
+    /// `service`, under the limits in force at that moment.
+    pub fn earliest(&self, n: u64) -> Ms {
+        let h = &self.hidden;
+        let mut t = 0.0f64;
+        let mut tokens = h.burst;
+        let mut refilled = 0.0f64;
+        let mut windows: Vec<(f64, u32)> = vec![(f64::NEG_INFINITY, 0); h.windows.len()];
+        let mut connects = (f64::NEG_INFINITY, 0u32);
+        let mut last = 0.0;
+        for k in 0..n {
+            let opens = h.per_connection.is_some_and(|m| k % u64::from(m) == 0);
+            loop {
+                let now = self.now(t as Ms);
+                let mut moved = false;
+                if let Some(rate) = h.per_minute {
+                    let per_ms = rate * now.factor / MINUTE as f64;
+                    tokens = (tokens + (t - refilled) * per_ms).min(h.burst * now.factor);
+                    refilled = t;
+                    if tokens < 1.0 {
+                        // Exactly one token then: recomputing it could fall short by
+                        // a rounding error and never get there.
+                        t += (1.0 - tokens) / per_ms;
+                        tokens = 1.0;
+                        refilled = t;
+                    }
+                }
+                for (w, &(count, length)) in windows.iter_mut().zip(&h.windows) {
+                    if t >= w.0 + length as f64 {
+                        *w = (t, 0);
+                    }
+                    if f64::from(w.1) >= scaled(count, now.factor) {
+                        t = w.0 + length as f64;
+                        moved = true;
+                        break;
+                    }
+                }
+                if let (true, false, Some((count, length))) = (opens, moved, h.connects) {
+                    if t >= connects.0 + length as f64 {
+                        connects = (t, 0);
+                    }
+                    if connects.1 >= count {
+                        t = connects.0 + length as f64;
+                        moved = true;
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            let now = self.now(t as Ms);
+            tokens -= 1.0;
+            for w in &mut windows {
+                w.1 += 1;
+            }
+            if opens {
+                connects.1 += 1;
+            }
+            last = t;
+            t += h.service as f64 / f64::from(now.connections.max(1));
+        }
+        last.ceil() as Ms
     }
 }
 
@@ -450,6 +524,8 @@ pub struct World<'c> {
     first_seen: RefCell<Vec<Ms>>,
     sends: Cell<u64>,
     blocks: Cell<u32>,
+    /// How long the last answer took (its service time and any tarpit hold).
+    answer: Cell<Ms>,
 }
 
 impl<'c> World<'c> {
@@ -461,6 +537,7 @@ impl<'c> World<'c> {
             .flat_map(|r| {
                 (0..ips).map(|_| Standing {
                     tokens: r.hidden.burst,
+                    windows: vec![(0, 0); r.hidden.windows.len()],
                     ..Standing::default()
                 })
             })
@@ -473,6 +550,7 @@ impl<'c> World<'c> {
             first_seen: RefCell::new(vec![Ms::MAX; campaign.messages.len()]),
             sends: Cell::new(0),
             blocks: Cell::new(0),
+            answer: Cell::new(0),
         }
     }
 
@@ -494,13 +572,19 @@ impl<'c> World<'c> {
         self.blocks.get()
     }
 
-    fn strike(&self, s: &mut Standing, hidden: &Hidden) {
+    /// How long the last answer took to come.
+    pub fn answer_time(&self) -> Ms {
+        self.answer.get()
+    }
+
+    fn strike(&self, s: &mut Standing, r: &Receiver) {
         let now = self.now();
-        s.strikes = (s.strikes - (now - s.struck) as f64 / FORGET as f64).max(0.0) + 1.0;
+        let hidden = &r.hidden;
+        s.strikes = (s.strikes - (now - s.struck) as f64 / hidden.fade as f64).max(0.0) + 1.0;
         s.struck = now;
-        if s.strikes >= hidden.strikes {
+        if s.strikes >= r.now(now).strikes {
             s.strikes = 0.0;
-            s.blocked_until = now + BLOCK;
+            s.blocked_until = now + hidden.block;
             self.blocks.set(self.blocks.get() + 1);
         }
     }
@@ -519,38 +603,50 @@ impl<'c> World<'c> {
         Ok((receiver, receiver as usize * campaign.ips.len() + ip))
     }
 
-    /// Opens a connection: refused past the hidden connection cap, and by a block.
+    /// Opens a connection: refused by a block, past the connection cap and past the
+    /// connection-open window.
     pub fn connect(&self, route: &Route) -> Result<Connection<'_, 'c>, TransportError> {
         let (receiver, at) = self.pair(route)?;
+        let now = self.now();
         let r = &self.campaign.receivers[receiver as usize];
-        let replies = &self.campaign.replies[r.replies];
+        let replies = &self.campaign.replies[r.class].0;
         let mut standing = self.standing.borrow_mut();
         let s = &mut standing[at];
-        if s.blocked_until > self.now() {
+        if s.blocked_until > now {
             return Err(TransportError::Rejected(replies.block.clone()));
         }
-        if s.connections >= r.hidden.connections {
-            self.strike(s, &r.hidden);
+        if s.connections >= r.now(now).connections {
+            self.strike(s, r);
             return Err(TransportError::Rejected(replies.connections.clone()));
+        }
+        if let Some((count, length)) = r.hidden.connects {
+            if !window_room(&mut s.connects, length, f64::from(count), now) {
+                self.strike(s, r);
+                return Err(TransportError::Rejected(replies.connects.clone()));
+            }
+            s.connects.1 += 1;
         }
         s.connections += 1;
         Ok(Connection {
             world: self,
             receiver,
             at,
+            delivered: 0,
         })
     }
 
     /// The receiver's answer to one message on `connection`.
     pub fn deliver(
         &self,
-        connection: &Connection<'_, 'c>,
+        connection: &mut Connection<'_, 'c>,
         id: u32,
     ) -> Result<Reply, TransportError> {
         let now = self.now();
         let campaign = self.campaign;
         let r = &campaign.receivers[connection.receiver as usize];
-        let replies = &campaign.replies[r.replies];
+        let (replies, refusals) = &campaign.replies[r.class];
+        let hidden = &r.hidden;
+        self.answer.set(hidden.service);
         let message = campaign.messages[id as usize];
         let sends = self.sends.get() + 1;
         self.sends.set(sends);
@@ -559,25 +655,21 @@ impl<'c> World<'c> {
         if s.blocked_until > now {
             return Ok(replies.block.clone());
         }
+        if hidden
+            .per_connection
+            .is_some_and(|m| connection.delivered >= m)
+        {
+            return Ok(replies.per_connection.clone());
+        }
         let luck = draw(campaign.seed, 8, sends);
-        if luck % LOST == 0 {
+        if campaign.lost_one_in > 0 && luck % campaign.lost_one_in == 0 {
             return Err(TransportError::ConnectionLost(
                 "connection reset by peer".into(),
             ));
         }
-        if luck % BUSY == 1 {
+        if campaign.busy_one_in > 0 && luck % campaign.busy_one_in == 1 {
             return Ok(replies.busy.clone());
         }
-        let hidden = r.hidden;
-        s.tokens = (s.tokens + (now - s.refilled) as f64 * hidden.per_minute / MINUTE as f64)
-            .min(hidden.burst);
-        s.refilled = now;
-        if s.tokens < 1.0 {
-            self.strike(s, &hidden);
-            return Ok(replies.rate.clone());
-        }
-        s.tokens -= 1.0;
-        drop(standing);
         if message.fate == Fate::Unknown {
             return Ok(replies.unknown.clone());
         }
@@ -586,11 +678,51 @@ impl<'c> World<'c> {
         if *first == Ms::MAX {
             *first = now;
         }
-        if let Some(greylisted) = &replies.greylisted {
-            if hidden.greylist && now - *first < GREYLIST {
-                return Ok(greylisted.clone());
+        if hidden.greylist.is_some_and(|delay| now - *first < delay) {
+            return Ok(replies.greylisted.clone());
+        }
+        let limits = r.now(now);
+        let refusal = |normal: &Reply| {
+            limits
+                .refusal
+                .and_then(|i| refusals.get(i))
+                .unwrap_or(normal)
+                .clone()
+        };
+        if let Some(rate) = hidden.per_minute {
+            let per_ms = rate * limits.factor / MINUTE as f64;
+            s.tokens =
+                (s.tokens + (now - s.refilled) as f64 * per_ms).min(hidden.burst * limits.factor);
+            s.refilled = now;
+            if s.tokens < 1.0 {
+                let hold = ((1.0 - s.tokens) / per_ms).ceil() as Ms;
+                if hidden.tarpit.is_some_and(|most| hold <= most) {
+                    self.answer.set(hidden.service + hold);
+                } else {
+                    self.strike(s, r);
+                    return Ok(refusal(&replies.rate));
+                }
             }
         }
+        let full = s
+            .windows
+            .iter_mut()
+            .zip(&hidden.windows)
+            .any(|(w, &(count, length))| {
+                !window_room(w, length, scaled(count, limits.factor), now)
+            });
+        if full {
+            self.answer.set(hidden.service);
+            self.strike(s, r);
+            return Ok(refusal(&replies.window));
+        }
+        if hidden.per_minute.is_some() {
+            s.tokens -= 1.0;
+        }
+        for w in &mut s.windows {
+            w.1 += 1;
+        }
+        connection.delivered += 1;
         Ok(match message.fate {
             Fate::Full => &replies.full,
             Fate::FullFor(time) if now - *first < time => &replies.full_for_now,
@@ -605,6 +737,8 @@ pub struct Connection<'w, 'c> {
     world: &'w World<'c>,
     receiver: u32,
     at: usize,
+    /// Messages accepted on it.
+    delivered: u32,
 }
 
 impl Drop for Connection<'_, '_> {
@@ -624,6 +758,6 @@ impl<'w, 'c> Sender<u32> for Client<'w, 'c> {
         self.0.connect(route)
     }
     fn send(&self, session: &mut Connection<'w, 'c>, id: &u32) -> Result<Reply, TransportError> {
-        self.0.deliver(session, *id)
+        self.0.deliver(session, id.to_owned())
     }
 }
