@@ -287,6 +287,10 @@ fn too_many_connections_lowers_the_cap_never_below_one() {
             pair_signals: 1000,
             ..Default::default()
         })
+        .adaptive(smtp_throttle::limit::Adaptive {
+            initial_sessions: None,
+            ..Default::default()
+        })
         .build()
         .unwrap();
     let r = route("example.org");
@@ -311,7 +315,8 @@ fn provider_presets_apply_and_sessions_carry_their_deliveries() {
     let clock = FakeRelativeClock::default();
     let limits = Limits::builder_with_clock(clock.clone()).build().unwrap();
     let gmail = route("gmail.com");
-    assert_eq!(limits.pair_limits(&gmail).1, Some(5));
+    // Slow start: 2 of the preset's 5 at first.
+    assert_eq!(limits.pair_limits(&gmail).1, Some(2));
     let mut permit = limits.try_acquire(&gmail).unwrap();
     let mut sent = 0;
     loop {
@@ -329,7 +334,15 @@ fn provider_presets_apply_and_sessions_carry_their_deliveries() {
         .without_presets()
         .build()
         .unwrap();
-    assert_eq!(no_presets.pair_limits(&gmail).1, Some(10));
+    assert_eq!(no_presets.pair_limits(&gmail).1, Some(2));
+    let whole = Limits::builder_with_clock(FakeRelativeClock::default())
+        .adaptive(smtp_throttle::limit::Adaptive {
+            initial_sessions: None,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    assert_eq!(whole.pair_limits(&gmail).1, Some(5));
 }
 
 #[test]

@@ -766,9 +766,19 @@ fn extreme_config() -> impl Strategy<Value = Config> {
         extreme_pause(),
         extreme_pause(),
         extreme_pause(),
+        prop::sample::select(vec![None, Some(1u32), Some(2), Some(u32::MAX)]),
     )
         .prop_map(
-            |(decrease, floor, ramp_after, ramp_step, rate_pause, reputation_pause, busy_pause)| {
+            |(
+                decrease,
+                floor,
+                ramp_after,
+                ramp_step,
+                rate_pause,
+                reputation_pause,
+                busy_pause,
+                initial_sessions,
+            )| {
                 Adaptive {
                     decrease,
                     floor,
@@ -777,6 +787,7 @@ fn extreme_config() -> impl Strategy<Value = Config> {
                     rate_limited_pause: rate_pause,
                     reputation_pause,
                     busy_pause,
+                    initial_sessions,
                 }
             },
         );

@@ -38,7 +38,14 @@ fn reply(wire: &str, command: Option<Command>) -> Classification {
 /// and what a new session is told.
 fn after(reply: &Classification) -> (PairSnapshot<governor::nanos::Nanos>, Option<LimitKind>) {
     let clock = FakeRelativeClock::default();
-    let limits = Limits::builder_with_clock(clock.clone()).build().unwrap();
+    // No slow start: three sessions are open when the reply comes.
+    let limits = Limits::builder_with_clock(clock.clone())
+        .adaptive(smtp_throttle::limit::Adaptive {
+            initial_sessions: None,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
     let held: Vec<_> = (0..3)
         .map(|_| limits.try_acquire(&route()).unwrap())
         .collect();

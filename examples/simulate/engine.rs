@@ -84,6 +84,8 @@ pub struct Report {
     pub queued: u64,
     /// Times a receiver blocked a sending IP.
     pub blocks: u32,
+    /// Refusals by kind: rate, window, connections, connection opens.
+    pub refusals: [u64; 4],
     /// Virtual time when the last message was delivered or bounced.
     pub drain: Ms,
     pub wall: Duration,
@@ -159,6 +161,7 @@ pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms))
             deferrals: 0,
             queued: 0,
             blocks: 0,
+            refusals: [0; 4],
             drain: 0,
             wall: Duration::ZERO,
             per_minute: Vec::new(),
@@ -213,6 +216,7 @@ pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms))
     let total = campaign.messages.len() as u64;
     run.report.queued = total - run.done;
     run.report.blocks = world.blocks();
+    run.report.refusals = world.refusals();
     run.report.wall = started.elapsed();
     run.report
 }

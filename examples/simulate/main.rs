@@ -277,6 +277,11 @@ fn main() -> ExitCode {
     // `SIM_CLASSES=1`: when each provider class finished, and its deliveries.
     if std::env::var_os("SIM_CLASSES").is_some() {
         for r in &reports {
+            let [rate, window, connections, connects] = r.refusals;
+            println!(
+                "refusals policy={} rate={rate} window={window} connections={connections} connects={connects}",
+                r.policy
+            );
             for (c, name) in campaign.classes.iter().enumerate() {
                 let total: u64 = r.per_minute.iter().map(|m| u64::from(m[c])).sum();
                 let last = r.per_minute.iter().rposition(|m| m[c] > 0).unwrap_or(0);
@@ -293,6 +298,24 @@ fn main() -> ExitCode {
                 println!(
                     "class policy={} {name} delivered={total} half_at_min={half} last_min={last}",
                     r.policy
+                );
+            }
+        }
+    }
+    // `SIM_TRACE=CLASS`: that class's deliveries per 10 minutes.
+    if let Some(class) = std::env::var_os("SIM_TRACE") {
+        let class = class.to_string_lossy();
+        if let Some(c) = campaign.classes.iter().position(|n| *n == class) {
+            for r in &reports {
+                let tens: Vec<String> = r
+                    .per_minute
+                    .chunks(10)
+                    .map(|m| m.iter().map(|m| m[c]).sum::<u32>().to_string())
+                    .collect();
+                println!(
+                    "trace policy={} {class} per10min={}",
+                    r.policy,
+                    tens.join(",")
                 );
             }
         }

@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use governor::clock::{Clock, FakeRelativeClock};
 use governor::nanos::Nanos;
-use smtp_throttle::limit::{LimitKind, Limits, Permit, Rate, ScopeLimits, SiteLimits, Wait};
+use smtp_throttle::limit::{
+    Adaptive as Adaptation, LimitKind, Limits, Permit, Rate, ScopeLimits, SiteLimits, Wait,
+};
 use smtp_throttle::provider::Provider;
 use smtp_throttle::retry::{History, RetryPolicy};
 use smtp_throttle::route::{Route, Site};
@@ -25,9 +27,22 @@ fn ms(instant: Nanos) -> Ms {
 /// The limits a user would configure: a guess of each big provider's rate per IP (the
 /// presets' session caps plus a rate), and 120 a minute for everyone else. Some
 /// guesses are above what the receivers take, some below; neither policy knows which.
-fn configured(clock: FakeRelativeClock) -> Result<Limits<FakeRelativeClock>, String> {
+///
+/// `adaptive`: the crate's defaults (slow start included); without, a pair may open its
+/// whole session cap at once, as fixed limits do.
+fn configured(
+    clock: FakeRelativeClock,
+    adaptive: bool,
+) -> Result<Limits<FakeRelativeClock>, String> {
     let err = |e: smtp_throttle::ConfigError| e.to_string();
-    let mut builder = Limits::builder_with_clock(clock).site_default(SiteLimits {
+    let mut builder = Limits::builder_with_clock(clock);
+    if !adaptive {
+        builder = builder.adaptive(Adaptation {
+            initial_sessions: None,
+            ..Adaptation::default()
+        });
+    }
+    let mut builder = builder.site_default(SiteLimits {
         pair: ScopeLimits::sessions(10).with_rate(Rate::per_minute(120).map_err(err)?),
         deliveries_per_session: Some(100),
         ..SiteLimits::default()
@@ -145,7 +160,7 @@ impl<'w, 'c> Fixed<'w, 'c> {
     pub fn new(client: Client<'w, 'c>) -> Result<Self, String> {
         Ok(Self {
             client,
-            limits: configured(client.0.clock.clone())?,
+            limits: configured(client.0.clock.clone(), false)?,
         })
     }
 }
@@ -198,7 +213,7 @@ pub struct Adaptive<'w, 'c> {
 
 impl<'w, 'c> Adaptive<'w, 'c> {
     pub fn new(client: Client<'w, 'c>, seed: u64) -> Result<Self, String> {
-        let limits = configured(client.0.clock.clone())?;
+        let limits = configured(client.0.clock.clone(), true)?;
         let retry = RetryPolicy::builder()
             .seed(seed)
             .build()
@@ -263,6 +278,7 @@ impl<'w, 'c> Policy for Adaptive<'w, 'c> {
         }
     }
     fn failed(&self, route: &Route, error: TransportError, history: &mut History) -> Verdict {
-        self.verdict(self.throttle.record(route, Err(error), history))
+        // The session did not open: the greeting or connect stage.
+        self.verdict(self.throttle.record_open(route, error, history))
     }
 }

@@ -524,6 +524,8 @@ pub struct World<'c> {
     first_seen: RefCell<Vec<Ms>>,
     sends: Cell<u64>,
     blocks: Cell<u32>,
+    /// Refusals by kind: rate, window, connections, connection opens.
+    refusals: Cell<[u64; 4]>,
     /// How long the last answer took (its service time and any tarpit hold).
     answer: Cell<Ms>,
 }
@@ -550,6 +552,7 @@ impl<'c> World<'c> {
             first_seen: RefCell::new(vec![Ms::MAX; campaign.messages.len()]),
             sends: Cell::new(0),
             blocks: Cell::new(0),
+            refusals: Cell::new([0; 4]),
             answer: Cell::new(0),
         }
     }
@@ -570,6 +573,17 @@ impl<'c> World<'c> {
     /// Times a receiver blocked a sending IP.
     pub fn blocks(&self) -> u32 {
         self.blocks.get()
+    }
+
+    /// Refusals by kind: rate, window, connections, connection opens.
+    pub fn refusals(&self) -> [u64; 4] {
+        self.refusals.get()
+    }
+
+    fn refused(&self, kind: usize) {
+        let mut r = self.refusals.get();
+        r[kind] += 1;
+        self.refusals.set(r);
     }
 
     /// How long the last answer took to come.
@@ -616,11 +630,13 @@ impl<'c> World<'c> {
             return Err(TransportError::Rejected(replies.block.clone()));
         }
         if s.connections >= r.now(now).connections {
+            self.refused(2);
             self.strike(s, r);
             return Err(TransportError::Rejected(replies.connections.clone()));
         }
         if let Some((count, length)) = r.hidden.connects {
             if !window_room(&mut s.connects, length, f64::from(count), now) {
+                self.refused(3);
                 self.strike(s, r);
                 return Err(TransportError::Rejected(replies.connects.clone()));
             }
@@ -699,6 +715,7 @@ impl<'c> World<'c> {
                 if hidden.tarpit.is_some_and(|most| hold <= most) {
                     self.answer.set(hidden.service + hold);
                 } else {
+                    self.refused(0);
                     self.strike(s, r);
                     return Ok(refusal(&replies.rate));
                 }
@@ -713,6 +730,7 @@ impl<'c> World<'c> {
             });
         if full {
             self.answer.set(hidden.service);
+            self.refused(1);
             self.strike(s, r);
             return Ok(refusal(&replies.window));
         }

@@ -226,6 +226,19 @@ fn text_rules() -> Vec<Rule> {
                 "authentification invalide",
             ])
             .unless("relay"),
+        // A cap on one session's messages: the session is over, the next one may carry
+        // as many again (Exim's, Yahoo's, GoDaddy's, Stalwart's texts).
+        Rule::new("text.session_limit", RateLimited)
+            .any_phrase([
+                "messages per session",
+                "messages per connection",
+                "message per connection",
+                "in this connection",
+                "on this connection",
+                "per session exceeded",
+                "open a new session",
+            ])
+            .scope(Scope::Connection),
         // Limits named as a rate, a count per time or per session: ahead of the words for
         // relaying, recipients and quotas that such replies also use.
         Rule::new("text.sending_limit", RateLimited)

@@ -16,10 +16,29 @@
 //!   doubled each time the objection comes back before `ramp_after` deliveries after a
 //!   pause (the receiver had not recovered: a full window that had not reopened),
 //!   up to the setting's longest, and short again after a pause that was enough.
-//! - **Sessions**: a refused connection, a 421 or "too many connections" lowers the
-//!   session cap below what was in flight; ramp-up adds one back each step.
-//! - Objections heard by other sessions during a pause are the same episode: one
-//!   decrease, one escalation signal.
+//! - **Episodes**: objections heard by other sessions during a pause, and those that
+//!   come back before anything was delivered after it (a window still full: an
+//!   hourly cap refuses until the hour ends), are one episode: the rate moves once,
+//!   the pause doubles. So a full fixed window is waited out at the rate that filled
+//!   it, where slowing down at every refusal would take the rate to the floor.
+//! - **Reputation** replies slow down hard (by `decrease`, never the 10 % step) and
+//!   pause 5 minutes, doubling up to `reputation_pause` while they persist.
+//! - **Escalation** (alerts, long suspensions) counts an episode only when slowing
+//!   down did not help: the first, and each that comes back before `ramp_after`
+//!   deliveries after a pause. An objection after a run of deliveries is the ceiling
+//!   found again, the price of holding just under it.
+//! - **Sessions**: a new pair starts with `initial_sessions` (slow start); a refused
+//!   connection, a 421 or "too many connections" lowers the cap below what was in
+//!   flight and remembers that count; a ramp-up step adds a session only if no
+//!   session had to wait for the rate since the last step (more sessions would not
+//!   send more), and under a configured cap holds one below the refused count, trying
+//!   one more every 25 steps.
+//! - **Connection opens**: "too many connections" at connect doubles a spacing
+//!   between opens (2 s up to a minute; the receiver counts opens per window, as
+//!   anvil does), which each ramp-up step shrinks by a tenth.
+//! - **Per-session caps** ("too many messages in this connection", rule
+//!   `text.session_limit`, scope `connection`) end the session and leave the rate
+//!   alone.
 
 use std::time::Duration;
 
@@ -51,18 +70,25 @@ pub struct Adaptive {
     /// before `ramp_after` deliveries after a pause, and back to 30 s after a pause
     /// that was enough.
     pub rate_limited_pause: Duration,
-    /// Suspension after a `reputation` deferral without a server hint.
+    /// The longest suspension after a `reputation` deferral without a server hint:
+    /// the first is 5 minutes (at most this), doubled like the rate pause.
     pub reputation_pause: Duration,
     /// The longest suspension after a `server_busy` reply without a server hint: the
     /// first is 5 s (at most this), doubled while the server stays busy (busy again
     /// before `ramp_after` deliveries after a pause).
     pub busy_pause: Duration,
+    /// Slow start: the session cap a new pair begins with, when its configured cap is
+    /// higher; each ramp-up step adds one, up to the configured cap. `None`: a new
+    /// pair may open its whole cap at once. A receiver that counts refused
+    /// connections towards a block sees at most this many at first.
+    pub initial_sessions: Option<u32>,
 }
 
 impl Default for Adaptive {
     /// Halve on the first deferral (10 % off near the rate last refused), floor 1 per
     /// minute, step +10 % of the ceiling every 20 successes; pauses of 30 s up to
-    /// 5 minutes (rate), 30 minutes (reputation), 5 s up to 1 minute (busy).
+    /// 5 minutes (rate), 5 up to 30 minutes (reputation), 5 s up to 1 minute (busy);
+    /// a new pair starts with 2 sessions.
     fn default() -> Self {
         Self {
             decrease: 0.5,
@@ -72,6 +98,7 @@ impl Default for Adaptive {
             rate_limited_pause: Duration::from_secs(300),
             reputation_pause: Duration::from_secs(1800),
             busy_pause: Duration::from_secs(60),
+            initial_sessions: Some(2),
         }
     }
 }
@@ -95,6 +122,11 @@ impl Adaptive {
         if self.ramp_after == 0 {
             return Err(ConfigError::Zero {
                 setting: "adaptive ramp_after",
+            });
+        }
+        if self.initial_sessions == Some(0) {
+            return Err(ConfigError::Zero {
+                setting: "adaptive initial_sessions",
             });
         }
         for (setting, pause) in [
@@ -183,25 +215,33 @@ pub(super) fn adapt<C: Clock + Clone>(
     let refused_connection = at_connect(reply) && reply.severity == Severity::Transient;
     if refused_connection {
         pair.gate.failed(connections, now);
+        if reply.category == Category::TooManyConnections {
+            pair.gate.crowded();
+        }
     }
     match reply.category {
-        Category::RateLimited if !refused_connection => {
+        // A limit on one session's messages: that session is over (the next one may
+        // carry as many again); not a verdict on the rate.
+        Category::RateLimited if reply.scope == Scope::Connection => {}
+        Category::RateLimited | Category::Reputation if !refused_connection => {
             let suspended = pair.slot.suspended_at(now).is_some();
-            let pause = pair.rate_pause.next(
-                reply.retry_hint,
-                suspended,
-                (RATE_FIRST, adaptive.rate_limited_pause),
-                adaptive.ramp_after,
-            );
-            throttle(clock, pair, now, adaptive, later(now, pause))
+            let decrease = if pair.continues_episode(now) {
+                Decrease::None
+            } else if reply.category == Category::Reputation {
+                Decrease::Hard
+            } else {
+                Decrease::Near
+            };
+            let pauses = if reply.category == Category::Reputation {
+                (REPUTATION_FIRST, adaptive.reputation_pause)
+            } else {
+                (RATE_FIRST, adaptive.rate_limited_pause)
+            };
+            let pause =
+                pair.rate_pause
+                    .next(reply.retry_hint, suspended, pauses, adaptive.ramp_after);
+            throttle(clock, pair, now, (adaptive, decrease), later(now, pause))
         }
-        Category::Reputation => throttle(
-            clock,
-            pair,
-            now,
-            adaptive,
-            pause_until(adaptive.reputation_pause),
-        ),
         Category::ServerBusy => {
             let suspended = pair.slot.suspended_at(now).is_some();
             let pause = pair.busy_pause.next(
@@ -226,6 +266,41 @@ const FIRST_BUSY: Duration = Duration::from_secs(5);
 /// The first pause after a rate objection without a hint: long enough for a
 /// receiver's window of a minute to reopen in two steps.
 const RATE_FIRST: Duration = Duration::from_secs(30);
+
+/// The first pause after a reputation deferral without a hint; it doubles, up to
+/// the setting, while the receiver keeps objecting soon after each pause.
+const REPUTATION_FIRST: Duration = Duration::from_secs(300);
+
+/// How an objection moves the rate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decrease {
+    /// The same episode as the last objection: the rate already moved for it.
+    None,
+    /// A rate objection: 10 % off near the rate refused last, else `decrease`.
+    Near,
+    /// A reputation signal: always `decrease`.
+    Hard,
+}
+
+impl<C: Clock> Pair<C> {
+    /// Whether an objection now belongs to the last one: the pair is paused for it,
+    /// or nothing was delivered since that pause (the receiver had not reopened: a
+    /// window still full). Such objections move the rate once and count once.
+    pub(super) fn continues_episode(&self, now: C::Instant) -> bool {
+        self.slot.suspended_at(now).is_some()
+            || (self.rate_pause.last_ms > 0 && self.rate_pause.since == 0)
+    }
+
+    /// Whether an objection now counts towards escalation: not one heard during the
+    /// pause (another session's), and not one after `ramp_after` deliveries since the
+    /// last pause — that is the ceiling found again, which holding just under it costs
+    /// now and then. The first objection, and every one that comes back soon after a
+    /// pause (slowing down and waiting did not help), count.
+    pub(super) fn objection_persists(&self, now: C::Instant, ramp_after: u32) -> bool {
+        self.slot.suspended_at(now).is_none()
+            && (self.rate_pause.last_ms == 0 || self.rate_pause.since < ramp_after)
+    }
+}
 
 impl PauseMemory {
     /// One more delivery since the last pause.
@@ -267,18 +342,18 @@ impl PauseMemory {
     }
 }
 
-/// A rate or reputation objection: the pair slows down (once for all the sessions that
-/// hear it while it is suspended) and pauses until `until`.
+/// A rate or reputation objection: the pair slows down (once an episode) and pauses
+/// until `until`.
 fn throttle<C: Clock + Clone>(
     clock: &C,
     pair: &mut Pair<C>,
     now: C::Instant,
-    adaptive: &Adaptive,
+    (adaptive, decrease): (&Adaptive, Decrease),
     until: C::Instant,
 ) {
     pair.successes = 0;
-    if pair.slot.suspended_at(now).is_none() {
-        slow_down(clock, pair, adaptive, now);
+    if decrease != Decrease::None {
+        slow_down(clock, pair, adaptive, now, decrease == Decrease::Hard);
     }
     pair.slot.suspend(until);
 }
@@ -287,9 +362,12 @@ fn throttle<C: Clock + Clone>(
 /// below 1; a pair configured without a cap remembers what was refused.
 fn fewer_sessions<C: Clock>(pair: &mut Pair<C>, fleet_sessions: u32) {
     let in_flight = pair.slot.in_flight.max(fleet_sessions).max(1);
-    if pair.session_ceiling.is_none() {
-        pair.refused_sessions = pair.refused_sessions.max(in_flight);
-    }
+    pair.refused_sessions = if pair.session_ceiling.is_none() {
+        pair.refused_sessions.max(in_flight)
+    } else {
+        in_flight
+    };
+    pair.session_steps = 0;
     let cap = pair.slot.sessions.unwrap_or(in_flight);
     pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
 }
@@ -302,6 +380,7 @@ fn slow_down<C: Clock + Clone>(
     pair: &mut Pair<C>,
     adaptive: &Adaptive,
     now: C::Instant,
+    hard: bool,
 ) {
     let Some((interval, _)) = pair.slot.rate_spec() else {
         return;
@@ -309,7 +388,8 @@ fn slow_down<C: Clock + Clone>(
     let rate = 1.0 / interval.as_secs_f64();
     // Refused again near the rate refused last: the ceiling found again, not a rate
     // far above it: a small step under it rather than a halving.
-    let near = pair.refused_rate > 0.0 && rate >= f64::from(pair.refused_rate) * NEAR_REFUSED;
+    let near =
+        !hard && pair.refused_rate > 0.0 && rate >= f64::from(pair.refused_rate) * NEAR_REFUSED;
     let decrease = if near {
         NEAR_DECREASE.max(adaptive.decrease)
     } else {
@@ -328,6 +408,9 @@ fn slow_down<C: Clock + Clone>(
 const NEAR_REFUSED: f64 = 0.8;
 /// What such a deferral multiplies the rate by.
 const NEAR_DECREASE: f64 = 0.9;
+
+/// Ramp-up steps held one session below the refused count before trying one more.
+const SESSION_PROBE: u32 = 25;
 
 /// Share of the refused rate the ramp-up returns to at once.
 const BELOW_REFUSED: f64 = 0.9;
@@ -367,8 +450,25 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
             pair.slot.set_rate(clock, now, Some((interval, burst)));
         }
     }
-    if let Some(cap) = pair.slot.sessions {
-        let next = cap.saturating_add(1);
+    pair.gate.relax();
+    let rate_bound = std::mem::take(&mut pair.rate_bound);
+    if let Some(cap) = pair.slot.sessions.filter(|_| !rate_bound) {
+        let mut next = cap.saturating_add(1);
+        // Under a configured cap, hold one below the sessions the receiver refused;
+        // every `SESSION_PROBE` steps there, try one more.
+        if pair.session_ceiling.is_some()
+            && pair.refused_sessions > 0
+            && next >= pair.refused_sessions
+        {
+            pair.session_steps = pair.session_steps.saturating_add(1);
+            if pair.session_steps >= SESSION_PROBE {
+                pair.session_steps = 0;
+                pair.refused_sessions = pair.refused_sessions.saturating_add(1);
+            }
+            next = next
+                .min(pair.refused_sessions.saturating_sub(1).max(1))
+                .max(cap);
+        }
         pair.slot.sessions = match pair.session_ceiling {
             Some(ceiling) => Some(next.min(ceiling)),
             None if next > pair.refused_sessions.saturating_mul(2) => {

@@ -137,7 +137,7 @@ impl Escalation {
         state: &mut State<C>,
         keys: Keys,
         reply: &Classification,
-        (now, new_episode): (C::Instant, bool),
+        (now, escalates): (C::Instant, bool),
         alerts: &mut Vec<Alert>,
     ) {
         let in_window =
@@ -149,7 +149,7 @@ impl Escalation {
                 reply.category,
                 Category::Blocklisted | Category::Reputation | Category::Policy
             );
-        if !(blocked || throttled && new_episode) {
+        if !(blocked || throttled && escalates) {
             return;
         }
         let site_name = state.sites.at(keys.site).name.clone();

@@ -123,7 +123,15 @@ pub(super) struct Gate<I> {
     /// Failed connections in a row, and when the next may open after them.
     failures: u32,
     after: I,
+    /// The least time between two opens, learned from "too many connections" at
+    /// connect (0: none): the receiver counts opens per window (anvil's connection
+    /// rate), which the configured rate may exceed.
+    spacing_ms: u32,
 }
+
+/// The first spacing after opens were refused, and the longest.
+const FIRST_SPACING_MS: u32 = 2_000;
+const MAX_SPACING_MS: u32 = 60_000;
 
 impl<I: Reference> Gate<I> {
     pub(super) fn new(now: I) -> Self {
@@ -131,6 +139,7 @@ impl<I: Reference> Gate<I> {
             due: now,
             failures: 0,
             after: now,
+            spacing_ms: 0,
         }
     }
 
@@ -141,12 +150,13 @@ impl<I: Reference> Gate<I> {
         if self.backing_off(now) {
             return Err(refuse(self.after));
         }
-        let Some(Pace {
-            interval,
-            tolerance,
-        }) = pace
-        else {
-            return Ok(Nanos::new(0));
+        let spacing = Nanos::new(u64::from(self.spacing_ms) * 1_000_000);
+        let (interval, tolerance) = match pace {
+            // A learned spacing has no burst: the receiver counted the burst.
+            Some(pace) if self.spacing_ms > 0 => (pace.interval.max(spacing), Nanos::new(0)),
+            Some(pace) => (pace.interval, pace.tolerance),
+            None if self.spacing_ms > 0 => (spacing, Nanos::new(0)),
+            None => return Ok(Nanos::new(0)),
         };
         let due = self.due.max(now);
         let ahead = due.duration_since(now);
@@ -178,6 +188,23 @@ impl<I: Reference> Gate<I> {
     /// A message went through: connections work again.
     pub(super) fn succeeded(&mut self) {
         self.failures = 0;
+    }
+
+    /// "Too many connections" at connect: opens were too frequent; the spacing
+    /// between them doubles (from 2 s, up to a minute).
+    pub(super) fn crowded(&mut self) {
+        self.spacing_ms = self
+            .spacing_ms
+            .saturating_mul(2)
+            .clamp(FIRST_SPACING_MS, MAX_SPACING_MS);
+    }
+
+    /// A ramp-up step: the spacing shrinks by a tenth, and is gone below a second.
+    pub(super) fn relax(&mut self) {
+        self.spacing_ms = self.spacing_ms / 10 * 9;
+        if self.spacing_ms < 1_000 {
+            self.spacing_ms = 0;
+        }
     }
 
     /// Failed connections in a row.

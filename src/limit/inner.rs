@@ -70,6 +70,7 @@ impl<C: Clock + Clone> Inner<C> {
             max_routes: settings.max_routes,
             idle_after: settings.idle_after,
             overflow: &settings.overflow,
+            initial_sessions: settings.adaptive.initial_sessions,
         };
         state.keys(&make, ip, site)
     }

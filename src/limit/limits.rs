@@ -211,9 +211,10 @@ impl<C: Clock + Clone> Limits<C> {
         // With a store, "too many connections" is about the fleet's sessions.
         let fleet_sessions = before.as_ref().map_or(0, |b| b.fleet_sessions);
         let pair = state.pairs.at(keys.pair);
-        // Sessions that hear the same objection while the pair is suspended for it are
-        // one episode, counted once towards escalation.
-        let new_episode = pair.slot.suspended_at(now).is_none();
+        // Objections escalate when slowing down did not help: one count an episode
+        // (sessions that hear it during the pause, retries before anything got
+        // through), and only for an episode that came soon after the last pause.
+        let escalates = pair.objection_persists(now, settings.adaptive.ramp_after);
         adapt(
             &inner.clock,
             pair,
@@ -225,7 +226,7 @@ impl<C: Clock + Clone> Limits<C> {
         if route_reply {
             settings
                 .escalation
-                .count(&mut state, keys, reply, (now, new_episode), &mut alerts);
+                .count(&mut state, keys, reply, (now, escalates), &mut alerts);
         }
         let change = before.and_then(|before| {
             fleet::changes(before, state.pairs.at(keys.pair), now, settings.idle_after)

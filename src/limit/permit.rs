@@ -78,7 +78,12 @@ impl<C: Clock + Clone> Permit<C> {
         if let Some(schedule) = &inner.settings.warm_up {
             check_warm_up(&mut state, keys, schedule, now)?;
         }
-        state.each_slot(keys, |slot, scope| slot.check_rate(now, scope))?;
+        let rated = state.each_slot(keys, |slot, scope| slot.check_rate(now, scope));
+        if let Err(wait) = rated {
+            // A session waited for a rate: more sessions would not send more.
+            state.pairs.at(keys.pair).rate_bound = true;
+            return Err(wait);
+        }
         if let (Some(fleet), Some(shared)) = (&inner.fleet, &mut self.shared) {
             let rates = fleet::rates(&mut state, keys);
             drop(state);

@@ -65,6 +65,12 @@ pub(super) struct Pair<C: Clock> {
     /// Sessions in flight when the receiver last said "too many connections" on a pair
     /// without a configured cap (0: never): past twice that the cap is lifted again.
     pub(super) refused_sessions: u32,
+    /// Ramp-up steps held under `refused_sessions` (a capped pair probes one more
+    /// after enough of them).
+    pub(super) session_steps: u32,
+    /// A session waited for a rate since the last ramp-up step: the sessions are not
+    /// what limits the pair, so the step adds none.
+    pub(super) rate_bound: bool,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
     pub(super) warm: Vec<WarmDay<C::Instant>>,
@@ -97,6 +103,8 @@ impl<C: Clock + Clone> Pair<C> {
             successes: 0,
             refused_rate: 0.0,
             refused_sessions: 0,
+            session_steps: 0,
+            rate_bound: false,
             warm: Vec::new(),
             gate: Gate::new(now),
             signals: 0,
@@ -149,6 +157,8 @@ pub(super) struct Creation<'a, C: Clock> {
     pub(super) max_routes: usize,
     pub(super) idle_after: Duration,
     pub(super) overflow: &'a Site,
+    /// A new pair's first session cap (slow start), when below its configured cap.
+    pub(super) initial_sessions: Option<u32>,
 }
 
 /// Every tracked scope.
@@ -309,13 +319,13 @@ impl<C: Clock + Clone> State<C> {
                 pair,
             };
         }
-        let pair = self.pairs.insert(Pair::new(
-            make.clock,
-            &limits.pair,
-            make.now,
-            source,
-            site_key,
-        ));
+        let mut new = Pair::new(make.clock, &limits.pair, make.now, source, site_key);
+        // Slow start: a new pair opens few sessions at first and earns the rest, one
+        // per ramp-up step, as Postfix starts a destination at 5.
+        if let Some(initial) = make.initial_sessions {
+            new.slot.sessions = new.slot.sessions.map(|cap| cap.min(initial));
+        }
+        let pair = self.pairs.insert(new);
         self.pair_index.insert((source, site_key), pair);
         self.sources.at(source).pairs += 1;
         let site_state = self.sites.at(site_key);

@@ -27,7 +27,7 @@ pub use sender::{sender_fn, SendFn, Sender, TransportError};
 pub use stats::{Counts, RouteStats};
 
 use self::stats::{Event, Ledger};
-use crate::classify::{Classification, Classifier, Severity};
+use crate::classify::{Category, Classification, Classifier, Scope, Severity};
 use crate::error::LearnedError;
 use crate::limit::{deadline_after, Alert, Learned, LimitKind, Limits, Permit, Wait, WallAnchor};
 use crate::reply::{Command, Reply};
@@ -584,7 +584,12 @@ where
             Ok(reply) => reply.code().get() == 421,
             Err(_) => true,
         };
-        self.throttle.record(&self.route, attempt, history)
+        let outcome = self.throttle.record(&self.route, attempt, history);
+        // A cap on the session's messages ("too many messages in this connection"):
+        // this session carries no more; the next one may.
+        let c = outcome.classification();
+        self.ended |= c.category == Category::RateLimited && c.scope == Scope::Connection;
+        outcome
     }
 }
 

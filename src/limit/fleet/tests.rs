@@ -27,6 +27,10 @@ fn process(store: &Arc<MemoryStore>, fallback: Fallback) -> Limits<FakeRelativeC
             pair: ScopeLimits::sessions(10).with_rate(Rate::per_minute(60).expect("a rate")),
             ..SiteLimits::default()
         })
+        .adaptive(crate::limit::Adaptive {
+            initial_sessions: None,
+            ..Default::default()
+        })
         .store(Arc::clone(store) as Arc<dyn super::Store>)
         .shared_fallback(fallback)
         .shared_retry_after(Duration::from_nanos(1))
