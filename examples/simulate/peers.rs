@@ -10,15 +10,7 @@ use smtp_throttle::throttle::{Sender, TransportError};
 use smtp_throttle::Reply;
 
 use crate::engine::{Open, Policy, Step, Verdict};
-use crate::world::{Client, Connection, Ms, DAY, HOUR, MINUTE, SECOND};
-
-/// A reply's code, a failed connection's as 421.
-fn code(attempt: &Result<Reply, TransportError>) -> u16 {
-    match attempt {
-        Ok(reply) | Err(TransportError::Rejected(reply)) => reply.code().get(),
-        Err(_) => 421,
-    }
-}
+use crate::world::{code, Client, Connection, Ms, DAY, HOUR, MINUTE, SECOND};
 
 /// A reply's text, empty for a lost connection.
 fn text(attempt: &Result<Reply, TransportError>) -> String {

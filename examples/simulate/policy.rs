@@ -14,7 +14,7 @@ use smtp_throttle::throttle::{self, Outcome, Sender, SessionError, Throttle, Tra
 use smtp_throttle::Reply;
 
 use crate::engine::{Open, Policy, Step, Verdict};
-use crate::world::{Client, Connection, Ms, DAY, MINUTE, SECOND};
+use crate::world::{code, Client, Connection, Ms, DAY, MINUTE, SECOND};
 
 /// Messages are given up after this long, by every policy (RFC 5321, Postfix).
 const MAX_AGE: Ms = 5 * DAY;
@@ -75,11 +75,7 @@ fn by_code(
     if *first_attempt == Ms::MAX {
         *first_attempt = now;
     }
-    let code = match attempt {
-        Ok(reply) | Err(TransportError::Rejected(reply)) => reply.code().get(),
-        Err(_) => 421,
-    };
-    match code {
+    match code(attempt) {
         200..=399 => Verdict::Delivered,
         400..=499 if now.saturating_sub(*first_attempt) < MAX_AGE => Verdict::Retry(now + backoff),
         _ => Verdict::Bounced,

@@ -779,3 +779,12 @@ impl<'w, 'c> Sender<u32> for Client<'w, 'c> {
         self.0.deliver(session, id.to_owned())
     }
 }
+
+/// A reply's code, a failed connection's as 421 (how a sender that reads only codes
+/// sees an attempt).
+pub fn code(attempt: &Result<Reply, TransportError>) -> u16 {
+    match attempt {
+        Ok(reply) | Err(TransportError::Rejected(reply)) => reply.code().get(),
+        Err(_) => 421,
+    }
+}
