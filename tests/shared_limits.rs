@@ -68,10 +68,14 @@ fn limits(
             ..SiteLimits::default()
         })
         // These tests send a session per message as fast as the shared limits allow:
-        // the local connection rate is not what they measure.
+        // the local connection rate is not what they measure, nor slow start.
         .connections(Connections {
             rate: None,
             ..Connections::default()
+        })
+        .adaptive(Adaptive {
+            initial_sessions: None,
+            ..Adaptive::default()
         })
         .shared(store)
 }
@@ -168,6 +172,7 @@ fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
     let prefix = format!("test-adapt-{}", std::process::id());
     let adaptive = Adaptive {
         rate_limited_pause: Duration::from_millis(300),
+        initial_sessions: None,
         ..Adaptive::default()
     };
     let a = limits(store(&url, &prefix), 5, 100)
@@ -195,7 +200,11 @@ fn an_objection_heard_by_one_process_slows_the_whole_fleet_once() {
     assert_eq!(b.pair_limits(&route()).0, Some(Duration::from_millis(20)));
     drop(permit);
 
-    // Both hear the next objection at once: the fleet halves once, not twice.
+    // Deliveries after the pause (the receiver took mail again), then both hear the
+    // next objection at once: the fleet halves once, not twice.
+    let delivered = classify(&Reply::parse("250 2.0.0 OK").unwrap());
+    a.feedback(&route(), &delivered);
+    b.feedback(&route(), &delivered);
     a.feedback(&route(), &objection());
     b.feedback(&route(), &objection());
     assert_eq!(a.pair_limits(&route()).0, Some(Duration::from_millis(40)));
