@@ -81,6 +81,7 @@ fn rfc5321_schedule() {
 #[test]
 fn max_attempts_ends_the_schedule_and_the_message() {
     let policy = RetryPolicy::builder()
+        .route_retry(None)
         .max_attempts(3)
         .jitter(Jitter::None)
         .build()
@@ -113,6 +114,7 @@ fn final_replies_give_up_at_once() {
 #[test]
 fn greylisting_comes_back_after_the_window_then_follows_the_schedule() {
     let policy = RetryPolicy::builder()
+        .route_retry(None)
         .jitter(Jitter::None)
         .seed(1)
         .build()
@@ -132,7 +134,11 @@ fn greylisting_comes_back_after_the_window_then_follows_the_schedule() {
 
 #[test]
 fn server_hints_are_honoured_within_floor_and_max_age() {
-    let policy = RetryPolicy::builder().seed(2).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .route_retry(None)
+        .seed(2)
+        .build()
+        .unwrap();
     // "try again in 51 seconds" is under the 60 s floor.
     let short = reply("450 4.2.1 Message was greylisted, try again in 51 seconds");
     let mut h = History::new(Duration::ZERO);
@@ -164,7 +170,11 @@ fn server_hints_are_honoured_within_floor_and_max_age() {
 
 #[test]
 fn give_up_exactly_at_max_age() {
-    let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .route_retry(None)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
     let mut h = History::new(Duration::ZERO);
     let just_before = 5 * DAY - S;
     assert_eq!(
@@ -183,6 +193,7 @@ fn give_up_exactly_at_max_age() {
 #[test]
 fn suspension_pushes_the_retry_without_inflating_backoff() {
     let policy = RetryPolicy::builder()
+        .route_retry(None)
         .jitter(Jitter::None)
         .seed(3)
         .build()
@@ -210,7 +221,11 @@ fn suspension_pushes_the_retry_without_inflating_backoff() {
 
 #[test]
 fn suspension_release_is_spread() {
-    let policy = RetryPolicy::builder().seed(4).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .route_retry(None)
+        .seed(4)
+        .build()
+        .unwrap();
     let end = 10 * HOUR;
     let mut per_second: HashMap<u64, u32> = HashMap::new();
     for i in 0..10_000u64 {
@@ -231,6 +246,7 @@ fn suspension_release_is_spread() {
 fn jitter_bounds_and_determinism() {
     let run = |jitter: Jitter, seed: u64| -> Vec<Duration> {
         let policy = RetryPolicy::builder()
+            .route_retry(None)
             .jitter(jitter)
             .seed(seed)
             .build()
@@ -267,7 +283,11 @@ fn jitter_bounds_and_determinism() {
 
 #[test]
 fn clocks_that_jump_back_count_as_age_zero() {
-    let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .route_retry(None)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
     let mut h = History::new(HOUR);
     assert_eq!(
         retry_at(policy.next_retry(&rate_limited(), &mut h, Duration::ZERO, None)),
@@ -277,7 +297,11 @@ fn clocks_that_jump_back_count_as_age_zero() {
 
 #[test]
 fn other_timestamps() {
-    let policy = RetryPolicy::builder().jitter(Jitter::None).build().unwrap();
+    let policy = RetryPolicy::builder()
+        .route_retry(None)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
     let now = Instant::now();
     let mut h = History::new(now);
     match policy.next_retry(&rate_limited(), &mut h, now, None) {
@@ -296,48 +320,69 @@ fn other_timestamps() {
 fn builder_rejects_zero_and_absurd_values() {
     let zero = Duration::ZERO;
     assert_eq!(
-        RetryPolicy::builder().max_age(zero).build().unwrap_err(),
+        RetryPolicy::builder()
+            .route_retry(None)
+            .max_age(zero)
+            .build()
+            .unwrap_err(),
         ConfigError::Zero { setting: "max_age" }
     );
     assert_eq!(
         RetryPolicy::builder()
+            .route_retry(None)
             .delays([MIN, zero])
             .build()
             .unwrap_err(),
         ConfigError::Zero { setting: "delays" }
     );
     assert!(matches!(
-        RetryPolicy::builder().then_every(100 * DAY).build(),
+        RetryPolicy::builder()
+            .route_retry(None)
+            .then_every(100 * DAY)
+            .build(),
         Err(ConfigError::TooLong {
             setting: "then_every",
             ..
         })
     ));
     assert!(matches!(
-        RetryPolicy::builder().max_age(Duration::MAX).build(),
+        RetryPolicy::builder()
+            .route_retry(None)
+            .max_age(Duration::MAX)
+            .build(),
         Err(ConfigError::TooLong {
             setting: "max_age",
             ..
         })
     ));
     assert_eq!(
-        RetryPolicy::builder().max_attempts(0).build().unwrap_err(),
+        RetryPolicy::builder()
+            .route_retry(None)
+            .max_attempts(0)
+            .build()
+            .unwrap_err(),
         ConfigError::Zero {
             setting: "max_attempts"
         }
     );
     assert_eq!(
-        RetryPolicy::builder().hint_floor(zero).build().unwrap_err(),
+        RetryPolicy::builder()
+            .route_retry(None)
+            .hint_floor(zero)
+            .build()
+            .unwrap_err(),
         ConfigError::Zero {
             setting: "hint_floor"
         }
     );
     assert!(RetryPolicy::builder()
+        .route_retry(None)
         .release_spread(zero)
         .greylist_spread(zero)
         .build()
         .is_ok());
     let custom = RetryPolicy::builder()
+        .route_retry(None)
         .delays([MIN, 2 * MIN])
         .then_every(10 * MIN)
         .max_age(HOUR)
@@ -383,6 +428,7 @@ fn a_suspension_ending_at_the_scheduled_retry_still_spreads_the_release() {
     // No jitter of its own (Postfix's schedule: 300 s first) and a 300 s suspension
     // that ends exactly then: the release spread alone keeps 1 000 messages apart.
     let policy = RetryPolicy::builder()
+        .route_retry(None)
         .jitter(Jitter::None)
         .seed(3)
         .build()
@@ -398,4 +444,50 @@ fn a_suspension_ending_at_the_scheduled_retry_still_spreads_the_release() {
     }
     let busiest = per_second.values().max().copied().unwrap_or(0);
     assert!(busiest <= 20, "{busiest} of 1 000 in one second");
+}
+
+#[test]
+fn a_deferral_for_the_routes_pace_comes_back_soon_without_stepping_the_schedule() {
+    let policy = RetryPolicy::builder().seed(3).build().unwrap();
+    let mut h = History::new(Duration::ZERO);
+    let mut now = Duration::ZERO;
+    // Rate objections, a busy server, too many connections: 1–2 minutes each, for 12
+    // attempts; the schedule has not moved.
+    for wire in [
+        "421 4.7.0 Try again later, closing connection.",
+        "450 4.7.1 Error: too much mail from 192.0.2.1",
+        "421 4.7.0 mx.example.com Error: too many connections from 192.0.2.1",
+        "421 too many messages in this connection",
+    ] {
+        let c = reply(wire);
+        let at = retry_at(policy.next_retry(&c, &mut h, now, None));
+        assert!(
+            (MIN..=2 * MIN).contains(&(at - now)),
+            "{wire}: {:?}",
+            at - now
+        );
+        now = at;
+    }
+    for _ in 4..12 {
+        now = retry_at(policy.next_retry(&rate_limited(), &mut h, now, None));
+    }
+    // The 13th attempt follows the schedule from its start: 5 minutes (up to 10 with
+    // the decorrelated jitter).
+    let at = retry_at(policy.next_retry(&rate_limited(), &mut h, now, None));
+    assert!((5 * MIN..=10 * MIN).contains(&(at - now)), "{:?}", at - now);
+    // After a suspension: its end decides.
+    let mut h = History::new(Duration::ZERO);
+    let end = 30 * MIN;
+    let at = retry_at(policy.next_retry(&rate_limited(), &mut h, Duration::ZERO, Some(end)));
+    assert!(at >= end && at <= end + 5 * MIN, "{at:?}");
+    // Not the message's pace: a full mailbox follows the schedule.
+    let mut h = History::new(Duration::ZERO);
+    let full = reply("452 4.2.2 The email account that you tried to reach is over quota.");
+    let at = retry_at(policy.next_retry(&full, &mut h, Duration::ZERO, None));
+    assert!(at >= 5 * MIN, "{at:?}");
+    // Zero is refused; None turns it off.
+    assert!(RetryPolicy::builder()
+        .route_retry(Some(Duration::ZERO))
+        .build()
+        .is_err());
 }

@@ -91,6 +91,8 @@ pub struct Report {
     pub wall: Duration,
     /// Deliveries per virtual minute per receiver class.
     pub per_minute: Vec<Vec<u32>>,
+    /// The last messages settled: (time, message).
+    pub last: VecDeque<(Ms, u32)>,
 }
 
 /// A queue of messages for one (receiver, source IP).
@@ -165,6 +167,7 @@ pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms))
             drain: 0,
             wall: Duration::ZERO,
             per_minute: Vec::new(),
+            last: VecDeque::new(),
         },
     };
     for (id, message) in campaign.messages.iter().enumerate() {
@@ -373,5 +376,9 @@ impl<'p, P: Policy> Run<'p, '_, '_, P> {
         }
         self.done += 1;
         self.report.drain = now;
+        if self.report.last.len() == 40 {
+            self.report.last.pop_front();
+        }
+        self.report.last.push_back((now, id));
     }
 }

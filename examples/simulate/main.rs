@@ -302,6 +302,21 @@ fn main() -> ExitCode {
             }
         }
     }
+    // `SIM_TAIL=1`: the last messages settled, their receiver class and fate.
+    if std::env::var_os("SIM_TAIL").is_some() {
+        for r in &reports {
+            for (at, id) in &r.last {
+                let m = campaign.messages[*id as usize];
+                let class = &campaign.classes[campaign.receivers[m.receiver as usize].class];
+                println!(
+                    "tail policy={} t={} {class} {:?}",
+                    r.policy,
+                    hours(*at),
+                    m.fate
+                );
+            }
+        }
+    }
     // `SIM_TRACE=CLASS`: that class's deliveries per 10 minutes.
     if let Some(class) = std::env::var_os("SIM_TRACE") {
         let class = class.to_string_lossy();

@@ -411,29 +411,24 @@ impl Campaign {
             .count()
     }
 
-    /// The least time the hidden limits allow: each (IP, receiver)'s deliverable mail
-    /// sent as early as its bucket, windows, connection throughput, connection-open
-    /// limit and changes allow (see [`Receiver::earliest`]), greylisted mail no sooner
-    /// than the delay, a full mailbox no sooner than it frees.
+    /// The least time the hidden limits allow a sender that knows them but not which
+    /// mailboxes are full: each (IP, receiver)'s messages in queue order, each as
+    /// early as the limits allow (see [`Receiver::earliest`]); a greylisted message
+    /// delivered no sooner than the delay after its first attempt, a full mailbox no
+    /// sooner than it frees after its first attempt (one retry, exactly then).
     pub fn ideal(&self) -> Ms {
         let ips = self.ips.len();
-        let mut counts = vec![0u64; self.receivers.len() * ips];
-        let mut ideal = 0;
+        let mut lanes: Vec<Vec<Fate>> = vec![Vec::new(); self.receivers.len() * ips];
         for m in &self.messages {
-            if m.fate.deliverable() {
-                counts[m.receiver as usize * ips + m.ip as usize] += 1;
-            }
-            if let Fate::FullFor(time) = m.fate {
-                ideal = ideal.max(time);
-            }
+            lanes[m.receiver as usize * ips + m.ip as usize].push(m.fate);
         }
-        for (at, &n) in counts.iter().enumerate() {
-            if n > 0 {
-                let r = &self.receivers[at / ips];
-                ideal = ideal.max(r.earliest(n)).max(r.hidden.greylist.unwrap_or(0));
-            }
-        }
-        ideal
+        lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, fates)| fates.iter().any(|f| f.deliverable()))
+            .map(|(at, fates)| self.receivers[at / ips].earliest(fates))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The route a session to `receiver` from `ip` is opened for.
@@ -446,20 +441,27 @@ impl Campaign {
 }
 
 impl Receiver {
-    /// When a perfect sender from one IP has its `n`th message accepted: each message
-    /// as early as the bucket (tarpitting holds to the same rate), every window and the
-    /// connection-open window allow, at most `connections` at once each taking
-    /// `service`, under the limits in force at that moment.
-    pub fn earliest(&self, n: u64) -> Ms {
+    /// When a perfect sender from one IP is done with `fates` (its messages to this
+    /// receiver, in queue order): each attempt that spends a token (every one but an
+    /// unknown user's, which is refused first) as early as the bucket (tarpitting
+    /// holds to the same rate), every window and the connection-open window allow, at
+    /// most `connections` at once each taking `service`, under the limits in force
+    /// then; a greylisted message done the delay after its turn, a mailbox full for a
+    /// while done when it frees after its turn.
+    pub fn earliest(&self, fates: &[Fate]) -> Ms {
         let h = &self.hidden;
         let mut t = 0.0f64;
         let mut tokens = h.burst;
         let mut refilled = 0.0f64;
         let mut windows: Vec<(f64, u32)> = vec![(f64::NEG_INFINITY, 0); h.windows.len()];
         let mut connects = (f64::NEG_INFINITY, 0u32);
-        let mut last = 0.0;
-        for k in 0..n {
-            let opens = h.per_connection.is_some_and(|m| k % u64::from(m) == 0);
+        let mut done = 0.0f64;
+        let mut sent = 0u64;
+        for fate in fates {
+            if *fate == Fate::Unknown {
+                continue;
+            }
+            let opens = h.per_connection.is_some_and(|m| sent % u64::from(m) == 0);
             loop {
                 let now = self.now(t as Ms);
                 let mut moved = false;
@@ -506,10 +508,16 @@ impl Receiver {
             if opens {
                 connects.1 += 1;
             }
-            last = t;
+            sent += 1;
+            let extra = match fate {
+                Fate::FullFor(time) => *time as f64,
+                Fate::Deliverable => h.greylist.unwrap_or(0) as f64,
+                _ => 0.0,
+            };
+            done = done.max(t + extra);
             t += h.service as f64 / f64::from(now.connections.max(1));
         }
-        last.ceil() as Ms
+        done.ceil() as Ms
     }
 }
 

@@ -208,7 +208,10 @@ pub(super) fn adapt<C: Clock + Clone>(
     let closes = reply.code.is_some_and(|code| code.get() == 421);
     if at_connect(reply) || closes || reply.category == Category::TooManyConnections {
         pair.successes = 0;
-        fewer_sessions(pair, fleet_sessions);
+        // Only a refused connection says how many the receiver takes; a 421 to a
+        // message is concurrency feedback, not a count to hold under.
+        let refused = at_connect(reply) || reply.category == Category::TooManyConnections;
+        fewer_sessions(pair, fleet_sessions, refused);
     }
     // Refused before any message: a failed connection, and not a verdict on the rate
     // unless the server says it is about reputation or names a wait.
@@ -223,7 +226,11 @@ pub(super) fn adapt<C: Clock + Clone>(
         // A limit on one session's messages: that session is over (the next one may
         // carry as many again); not a verdict on the rate.
         Category::RateLimited if reply.scope == Scope::Connection => {}
-        Category::RateLimited | Category::Reputation if !refused_connection => {
+        // A rate objection at connect is about the connection; reputation is about the
+        // sender wherever it comes.
+        Category::RateLimited | Category::Reputation
+            if reply.category == Category::Reputation || !refused_connection =>
+        {
             let suspended = pair.slot.suspended_at(now).is_some();
             let decrease = if pair.continues_episode(now) {
                 Decrease::None
@@ -359,15 +366,16 @@ fn throttle<C: Clock + Clone>(
 }
 
 /// The session cap drops below the sessions in flight (the fleet's, when known), never
-/// below 1; a pair configured without a cap remembers what was refused.
-fn fewer_sessions<C: Clock>(pair: &mut Pair<C>, fleet_sessions: u32) {
+/// below 1. A pair configured without a cap remembers what was refused; one with a cap
+/// remembers the count of a `refused` connection, and ramps up to one below it.
+fn fewer_sessions<C: Clock>(pair: &mut Pair<C>, fleet_sessions: u32, refused: bool) {
     let in_flight = pair.slot.in_flight.max(fleet_sessions).max(1);
-    pair.refused_sessions = if pair.session_ceiling.is_none() {
-        pair.refused_sessions.max(in_flight)
-    } else {
-        in_flight
-    };
-    pair.session_steps = 0;
+    if pair.session_ceiling.is_none() {
+        pair.refused_sessions = pair.refused_sessions.max(in_flight);
+    } else if refused {
+        pair.refused_sessions = in_flight;
+        pair.session_steps = 0;
+    }
     let cap = pair.slot.sessions.unwrap_or(in_flight);
     pair.slot.sessions = Some(cap.min(in_flight).saturating_sub(1).max(1));
 }
@@ -451,7 +459,7 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
         }
     }
     pair.gate.relax();
-    let rate_bound = std::mem::take(&mut pair.rate_bound);
+    let rate_bound = std::mem::take(&mut pair.rate_waits) > adaptive.ramp_after;
     if let Some(cap) = pair.slot.sessions.filter(|_| !rate_bound) {
         let mut next = cap.saturating_add(1);
         // Under a configured cap, hold one below the sessions the receiver refused;

@@ -81,7 +81,8 @@ impl<C: Clock + Clone> Permit<C> {
         let rated = state.each_slot(keys, |slot, scope| slot.check_rate(now, scope));
         if let Err(wait) = rated {
             // A session waited for a rate: more sessions would not send more.
-            state.pairs.at(keys.pair).rate_bound = true;
+            let pair = state.pairs.at(keys.pair);
+            pair.rate_waits = pair.rate_waits.saturating_add(1);
             return Err(wait);
         }
         if let (Some(fleet), Some(shared)) = (&inner.fleet, &mut self.shared) {

@@ -68,9 +68,10 @@ pub(super) struct Pair<C: Clock> {
     /// Ramp-up steps held under `refused_sessions` (a capped pair probes one more
     /// after enough of them).
     pub(super) session_steps: u32,
-    /// A session waited for a rate since the last ramp-up step: the sessions are not
-    /// what limits the pair, so the step adds none.
-    pub(super) rate_bound: bool,
+    /// Times a session waited for a rate since the last ramp-up step: more of them
+    /// than the step's deliveries, and the sessions are not what limits the pair, so
+    /// the step adds none.
+    pub(super) rate_waits: u32,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
     pub(super) warm: Vec<WarmDay<C::Instant>>,
@@ -104,7 +105,7 @@ impl<C: Clock + Clone> Pair<C> {
             refused_rate: 0.0,
             refused_sessions: 0,
             session_steps: 0,
-            rate_bound: false,
+            rate_waits: 0,
             warm: Vec::new(),
             gate: Gate::new(now),
             signals: 0,

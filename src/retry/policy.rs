@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use super::jitter::{Jitter, Rng};
 use super::schedule::{Schedule, ScheduleIter};
 use super::Timestamp;
-use crate::classify::{Category, Classification};
+use crate::classify::{Category, Classification, Scope};
 use crate::error::{ConfigError, HistoryError};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -239,40 +239,46 @@ pub struct RetryPolicy {
     hint_share: f64,
     hint_spread: Duration,
     release_spread: Duration,
+    route_retry: Option<Duration>,
     jitter: Jitter,
     rng: Rng,
 }
 
 impl RetryPolicy {
     /// Starts a policy with the standard schedule: 5, 15, 30, 60 minutes, then every
-    /// 60 minutes, for at most 5 days.
+    /// 60 minutes, for at most 5 days; deferrals for the route's pace retried after
+    /// 1–2 minutes ([`route_retry`](RetryPolicyBuilder::route_retry)).
     pub fn builder() -> RetryPolicyBuilder {
         RetryPolicyBuilder::new(Schedule::standard(), 5 * DAY)
     }
 
     /// Postfix's queue manager: the wait is the message's age clamped to 300 s … 4000 s
     /// (`minimal_backoff_time`, `maximal_backoff_time`), lifetime 5 days
-    /// (`maximal_queue_lifetime`), no jitter.
+    /// (`maximal_queue_lifetime`), no jitter; pace deferrals follow it too (no
+    /// [`route_retry`](RetryPolicyBuilder::route_retry)), as in Postfix.
     pub fn postfix() -> Self {
         RetryPolicyBuilder::new(Schedule::postfix(), 5 * DAY)
             .jitter(Jitter::None)
+            .route_retry(None)
             .assemble()
     }
 
     /// Exim's default retry rule `F,2h,15m; G,16h,1h,1.5; F,4d,6h`: every 15 minutes
     /// for 2 hours, then waits growing ×1.5 from 1 hour until 16 hours, then every
-    /// 6 hours up to 4 days; no jitter.
+    /// 6 hours up to 4 days; no jitter, no `route_retry`.
     pub fn exim() -> Self {
         RetryPolicyBuilder::new(Schedule::exim(), 4 * DAY)
             .jitter(Jitter::None)
+            .route_retry(None)
             .assemble()
     }
 
     /// RFC 5321 §4.5.4.1: at least 30 minutes between attempts, give up after 5 days;
-    /// no jitter.
+    /// no jitter, no `route_retry`.
     pub fn rfc5321() -> Self {
         RetryPolicyBuilder::new(Schedule::rfc5321(), 5 * DAY)
             .jitter(Jitter::None)
+            .route_retry(None)
             .assemble()
     }
 
@@ -314,6 +320,9 @@ impl RetryPolicy {
     ///   [`hint_floor`](RetryPolicyBuilder::hint_floor), spread by up to 10 % later
     ///   or over [`hint_spread`](RetryPolicyBuilder::hint_spread) (two minutes),
     ///   whichever is longer.
+    /// - A deferral for the route's pace (rate, busy server, too many connections)
+    ///   waits [`route_retry`](RetryPolicyBuilder::route_retry) … twice that, for
+    ///   its first 12 attempts, without stepping the schedule.
     /// - Otherwise the schedule gives the wait, spread by the [`Jitter`].
     /// - `suspended_until` (a route suspension) pushes the retry past the suspension's
     ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread) (a
@@ -409,6 +418,11 @@ impl RetryPolicy {
                 self.greylist_delay,
                 self.greylist_delay + self.greylist_spread,
             )
+        } else if let Some(wait) = self
+            .route_retry
+            .filter(|_| about_pace(classification) && history.parts.attempts <= ROUTE_RETRIES)
+        {
+            self.rng.between(wait, wait.saturating_mul(2))
         } else {
             history.parts.backoff_steps = history.parts.backoff_steps.saturating_add(1);
             // Suspensions are not the message's doing: leave them out of its age.
@@ -454,6 +468,18 @@ impl RetryPolicy {
     }
 }
 
+/// Attempts after which a message deferred for the route's pace follows the schedule.
+const ROUTE_RETRIES: u32 = 12;
+
+/// Whether a deferral is the receiver objecting to the sender's pace on the route
+/// (not to the message, the recipient or the sender's reputation).
+fn about_pace(classification: &Classification) -> bool {
+    matches!(
+        classification.category,
+        Category::RateLimited | Category::ServerBusy | Category::TooManyConnections
+    ) && !matches!(classification.scope, Scope::Recipient | Scope::Message)
+}
+
 impl Default for RetryPolicy {
     /// The standard schedule with the builder's defaults.
     fn default() -> Self {
@@ -472,6 +498,7 @@ pub struct RetryPolicyBuilder {
     hint_floor: Duration,
     hint_spread: Duration,
     release_spread: Duration,
+    route_retry: Option<Duration>,
     jitter: Jitter,
     seed: Option<u64>,
 }
@@ -490,6 +517,7 @@ impl RetryPolicyBuilder {
             // Wide enough that of a thousand messages told the same, no second gets 2 %.
             hint_spread: 2 * MINUTE,
             release_spread: 5 * MINUTE,
+            route_retry: Some(MINUTE),
             jitter: Jitter::default(),
             seed: None,
         }
@@ -577,6 +605,19 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// A deferral about the route rather than the message — `rate_limited`,
+    /// `server_busy` or `too_many_connections`, not about one recipient or message, without
+    /// a server hint: the receiver objected to the sender's pace — is retried this
+    /// long after it (spread over as long again, and after any route suspension),
+    /// without stepping the schedule: the message did nothing wrong, and the route's
+    /// own pause already waits for the receiver. After 12 attempts the schedule
+    /// applies again. Default 60 s; `None`: such deferrals follow the schedule.
+    #[must_use]
+    pub fn route_retry(mut self, wait: Option<Duration>) -> Self {
+        self.route_retry = wait;
+        self
+    }
+
     /// How scheduled waits are spread (default [`Jitter::Decorrelated`]).
     #[must_use]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
@@ -624,6 +665,9 @@ impl RetryPolicyBuilder {
         check("hint_floor", self.hint_floor, MAX_WAIT, false)?;
         check("hint_spread", self.hint_spread, MAX_WAIT, true)?;
         check("release_spread", self.release_spread, MAX_WAIT, true)?;
+        if let Some(wait) = self.route_retry {
+            check("route_retry", wait, MAX_WAIT, false)?;
+        }
         Ok(self.assemble())
     }
 
@@ -639,6 +683,7 @@ impl RetryPolicyBuilder {
             hint_share: 0.1,
             hint_spread: self.hint_spread,
             release_spread: self.release_spread,
+            route_retry: self.route_retry,
             jitter: self.jitter,
             rng: Rng::new(self.seed.unwrap_or_else(Rng::seed_from_environment)),
         }
