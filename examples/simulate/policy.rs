@@ -25,11 +25,13 @@ fn ms(instant: Nanos) -> Ms {
 }
 
 /// The limits a user would configure: a guess of each big provider's rate per IP (the
-/// presets' session caps plus a rate), and 120 a minute for everyone else. Some
-/// guesses are above what the receivers take, some below; neither policy knows which.
+/// presets' session caps plus a rate), and for everyone else 10 sessions and, with
+/// fixed limits, 120 a minute. Some guesses are above what the receivers take, some
+/// below; neither policy knows which.
 ///
-/// `adaptive`: the crate's defaults (slow start included); without, a pair may open its
-/// whole session cap at once, as fixed limits do.
+/// `adaptive`: the crate's defaults (slow start included) and no rate for the long
+/// tail, which the throttle learns; without, a pair may open its whole session cap at
+/// once, as fixed limits do.
 fn configured(
     clock: FakeRelativeClock,
     adaptive: bool,
@@ -42,8 +44,15 @@ fn configured(
             ..Adaptation::default()
         });
     }
+    let tail = ScopeLimits::sessions(10);
+    // The throttle guesses no rate for the long tail: it learns each one.
+    let tail = if adaptive {
+        tail
+    } else {
+        tail.with_rate(Rate::per_minute(120).map_err(err)?)
+    };
     let mut builder = builder.site_default(SiteLimits {
-        pair: ScopeLimits::sessions(10).with_rate(Rate::per_minute(120).map_err(err)?),
+        pair: tail,
         deliveries_per_session: Some(100),
         ..SiteLimits::default()
     });

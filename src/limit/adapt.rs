@@ -191,6 +191,8 @@ pub(super) fn adapt<C: Clock + Clone>(
     if reply.severity == Severity::Success {
         pair.busy_pause.delivered();
         pair.rate_pause.delivered();
+        pair.taken = pair.taken.saturating_add(1);
+        pair.taken_since.get_or_insert(now);
         pair.gate.succeeded();
         pair.successes = pair.successes.saturating_add(1);
         if pair.successes >= adaptive.ramp_after {
@@ -200,6 +202,11 @@ pub(super) fn adapt<C: Clock + Clone>(
         return;
     }
     if !about_route(reply) {
+        // The receiver took the transaction's pace and answered for one recipient or
+        // message (greylisted, unknown user, full mailbox): for the pauses, as good as
+        // a delivery.
+        pair.busy_pause.delivered();
+        pair.rate_pause.delivered();
         return;
     }
     // A server's hint is honoured up to the longest pause a setting may have.
@@ -390,7 +397,9 @@ fn slow_down<C: Clock + Clone>(
     now: C::Instant,
     hard: bool,
 ) {
+    let taken = (std::mem::take(&mut pair.taken), pair.taken_since.take());
     let Some((interval, _)) = pair.slot.rate_spec() else {
+        learn_rate(clock, pair, adaptive, now, taken);
         return;
     };
     let rate = 1.0 / interval.as_secs_f64();
@@ -409,6 +418,28 @@ fn slow_down<C: Clock + Clone>(
         .unwrap_or(Duration::MAX)
         .min(adaptive.floor.interval().max(interval));
     pair.slot.set_rate(clock, now, Some((slower, 1)));
+}
+
+/// A pair configured without a rate, told "too fast": its first rate is `decrease`
+/// times what the receiver took since the last objection (the deliveries over the
+/// time since the first of them, at least a second), not below the floor; that
+/// measure is the rate refused, which the ramp-up returns under and probes past.
+fn learn_rate<C: Clock + Clone>(
+    clock: &C,
+    pair: &mut Pair<C>,
+    adaptive: &Adaptive,
+    now: C::Instant,
+    (taken, since): (u32, Option<C::Instant>),
+) {
+    let elapsed = since
+        .map_or(Duration::ZERO, |since| super::time::since(now, since))
+        .max(Duration::from_secs(1));
+    let observed = f64::from(taken.max(1)) / elapsed.as_secs_f64();
+    pair.refused_rate = observed as f32;
+    let interval = Duration::try_from_secs_f64(1.0 / (observed * adaptive.decrease))
+        .unwrap_or(Duration::MAX)
+        .min(adaptive.floor.interval());
+    pair.slot.set_rate(clock, now, Some((interval, 1)));
 }
 
 /// A deferral at this share of the rate refused last, or above, is the ceiling found
@@ -431,11 +462,23 @@ const PROBE: f64 = 0.0002;
 /// creeps up from there. A session cap on a pair configured without one is lifted once
 /// it reaches twice the sessions that were refused.
 fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive, now: C::Instant) {
-    if let (Some(ceiling), Some((interval, _))) = (pair.ceiling, pair.slot.rate_spec()) {
-        if interval > ceiling.interval() {
+    // A pair configured without a rate ramps towards no ceiling, in steps of the rate
+    // it learned was refused.
+    let learned = (pair.ceiling.is_none() && pair.refused_rate > 0.0)
+        .then(|| Duration::try_from_secs_f64(1.0 / f64::from(pair.refused_rate)).ok())
+        .flatten()
+        .and_then(|interval| Rate::new(1, interval.max(Duration::from_nanos(1))).ok());
+    if let (Some(ceiling), Some((interval, _))) = (pair.ceiling.or(learned), pair.slot.rate_spec())
+    {
+        let unbounded = pair.ceiling.is_none();
+        if unbounded || interval > ceiling.interval() {
             let per_sec = 1.0 / interval.as_secs_f64();
             let ceiling_per_sec = 1.0 / ceiling.interval().as_secs_f64();
-            let mut cap = ceiling_per_sec;
+            let mut cap = if unbounded {
+                f64::INFINITY
+            } else {
+                ceiling_per_sec
+            };
             if pair.refused_rate > 0.0 {
                 let refused = f64::from(pair.refused_rate);
                 let plateau = refused * BELOW_REFUSED;
@@ -447,10 +490,15 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
             let faster = (per_sec + adaptive.ramp_step * ceiling_per_sec)
                 .min(cap)
                 .max(per_sec);
+            let fastest = if unbounded {
+                Duration::from_nanos(1)
+            } else {
+                ceiling.interval()
+            };
             let interval = Duration::try_from_secs_f64(1.0 / faster)
                 .unwrap_or(interval)
-                .clamp(ceiling.interval(), interval);
-            let burst = if interval == ceiling.interval() {
+                .clamp(fastest, interval);
+            let burst = if !unbounded && interval == ceiling.interval() {
                 ceiling.burst()
             } else {
                 1

@@ -293,10 +293,15 @@ fn apply_pair<C: Clock + Clone>(
     anchor: &WallAnchor<C::Instant>,
 ) {
     let now = anchor.now();
-    if let (Some(ceiling), Some(interval)) = (pair.ceiling, entry.interval) {
-        let interval = interval.max(ceiling.interval());
-        let burst = entry.burst.clamp(1, ceiling.burst());
-        pair.slot.set_rate(clock, now, Some((interval, burst)));
+    match (pair.ceiling, entry.interval) {
+        (Some(ceiling), Some(interval)) => {
+            let interval = interval.max(ceiling.interval());
+            let burst = entry.burst.clamp(1, ceiling.burst());
+            pair.slot.set_rate(clock, now, Some((interval, burst)));
+        }
+        // A rate learned on a pair configured without one.
+        (None, Some(interval)) => pair.slot.set_rate(clock, now, Some((interval, 1))),
+        _ => {}
     }
     pair.slot.sessions = match (pair.session_ceiling, entry.sessions) {
         (Some(ceiling), Some(sessions)) => Some(sessions.min(ceiling)),

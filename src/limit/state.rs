@@ -72,6 +72,10 @@ pub(super) struct Pair<C: Clock> {
     /// than the step's deliveries, and the sessions are not what limits the pair, so
     /// the step adds none.
     pub(super) rate_waits: u32,
+    /// Deliveries since the last objection, and when the first of them came: what the
+    /// receiver took, the first rate of a pair configured without one.
+    pub(super) taken: u32,
+    pub(super) taken_since: Option<C::Instant>,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
     pub(super) warm: Vec<WarmDay<C::Instant>>,
@@ -106,6 +110,8 @@ impl<C: Clock + Clone> Pair<C> {
             refused_sessions: 0,
             session_steps: 0,
             rate_waits: 0,
+            taken: 0,
+            taken_since: None,
             warm: Vec::new(),
             gate: Gate::new(now),
             signals: 0,
