@@ -193,11 +193,12 @@ fn decrease_suspend_then_ramp_up() {
             per_sec()
         );
     }
-    // From there it creeps up by 0.02 % per step: 100 steps later still under 0.92/s.
+    // From there it creeps up by 0.02 % per step at first, faster the longer no
+    // objection comes (as much again every 25 steps): 100 steps later about 6 % up.
     for _ in 0..100 * 20 {
         limits.feedback(&r, &ok);
     }
-    assert!(per_sec() > 0.9 && per_sec() < 0.92, "{}", per_sec());
+    assert!(per_sec() > 0.93 && per_sec() < 0.98, "{}", per_sec());
     // ... and back at the ceiling within about 530 steps.
     for _ in 0..500 * 20 {
         limits.feedback(&r, &ok);

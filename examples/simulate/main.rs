@@ -308,11 +308,14 @@ fn main() -> ExitCode {
             for (at, id) in &r.last {
                 let m = campaign.messages[*id as usize];
                 let class = &campaign.classes[campaign.receivers[m.receiver as usize].class];
+                let h = &campaign.receivers[m.receiver as usize].hidden;
                 println!(
-                    "tail policy={} t={} {class} {:?}",
+                    "tail policy={} t={} {class} {:?} receiver={} ip={} {h:?}",
                     r.policy,
                     hours(*at),
-                    m.fate
+                    m.fate,
+                    m.receiver,
+                    m.ip,
                 );
             }
         }

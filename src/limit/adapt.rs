@@ -366,6 +366,7 @@ fn throttle<C: Clock + Clone>(
     until: C::Instant,
 ) {
     pair.successes = 0;
+    pair.quiet_steps = 0;
     if decrease != Decrease::None {
         slow_down(clock, pair, adaptive, now, decrease == Decrease::Hard);
     }
@@ -454,8 +455,15 @@ const SESSION_PROBE: u32 = 25;
 /// Share of the refused rate the ramp-up returns to at once.
 const BELOW_REFUSED: f64 = 0.9;
 /// How fast the remembered refused rate creeps up per ramp step at that plateau, so
-/// that a receiver whose limit rose is found again (about 10 % in 500 steps).
+/// that a receiver whose limit rose is found again: this share per step at first,
+/// growing by as much again every `PROBE_GROWTH` steps in a row without an objection
+/// (at most `PROBE_MAX` a step). A ceiling found again resets it; a limit that rose
+/// far (a reputation recovered) is found in a few hundred steps, not tens of
+/// thousands.
 const PROBE: f64 = 0.0002;
+const PROBE_GROWTH: f64 = 25.0;
+/// The fastest creep per step.
+const PROBE_MAX: f64 = 0.02;
 
 /// Adds a step of the ceiling rate and one session, up to the configured ceilings; the
 /// rate steps back quickly to just under the rate the receiver last refused, then
@@ -483,7 +491,10 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
                 let refused = f64::from(pair.refused_rate);
                 let plateau = refused * BELOW_REFUSED;
                 if per_sec >= plateau * (1.0 - 1e-6) {
-                    pair.refused_rate = (refused * (1.0 + PROBE)) as f32;
+                    pair.quiet_steps = pair.quiet_steps.saturating_add(1);
+                    let creep =
+                        (PROBE * (1.0 + f64::from(pair.quiet_steps) / PROBE_GROWTH)).min(PROBE_MAX);
+                    pair.refused_rate = (refused * (1.0 + creep)) as f32;
                 }
                 cap = cap.min(f64::from(pair.refused_rate) * BELOW_REFUSED);
             }

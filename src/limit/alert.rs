@@ -8,7 +8,7 @@ use governor::clock::Clock;
 
 use super::state::{Keys, State};
 use super::time::{later, since};
-use crate::classify::{Category, Classification, Severity};
+use crate::classify::{Category, Classification, Scope, Severity};
 use crate::error::ConfigError;
 use crate::route::Site;
 
@@ -142,8 +142,14 @@ impl Escalation {
     ) {
         let in_window =
             |start: Option<C::Instant>| start.is_some_and(|start| since(now, start) < self.window);
+        // A cap on one session's messages is not throttling: the next session carries
+        // as many again.
         let throttled = reply.severity == Severity::Transient
-            && matches!(reply.category, Category::RateLimited | Category::Reputation);
+            && match reply.category {
+                Category::RateLimited => reply.scope != Scope::Connection,
+                Category::Reputation => true,
+                _ => false,
+            };
         let blocked = reply.severity == Severity::Permanent
             && matches!(
                 reply.category,

@@ -75,6 +75,9 @@ pub(super) struct Pair<C: Clock> {
     /// Deliveries since the last objection, and when the first of them came: what the
     /// receiver took, the first rate of a pair configured without one.
     pub(super) taken: u32,
+    /// Ramp-up steps at the plateau under the refused rate since the last objection:
+    /// the longer it holds, the faster the refused rate creeps up.
+    pub(super) quiet_steps: u32,
     pub(super) taken_since: Option<C::Instant>,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
@@ -111,6 +114,7 @@ impl<C: Clock + Clone> Pair<C> {
             session_steps: 0,
             rate_waits: 0,
             taken: 0,
+            quiet_steps: 0,
             taken_since: None,
             warm: Vec::new(),
             gate: Gate::new(now),
