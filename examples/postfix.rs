@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lettre::Message;
 use parking_lot::Mutex;
 use smtp_throttle::lettre::SmtpSender;
-use smtp_throttle::limit::{Adaptive, Escalation, Limits};
+use smtp_throttle::limit::Limits;
 use smtp_throttle::retry::{History, RetryPolicy, RetryQueue};
 use smtp_throttle::route::{Destination, Route};
 use smtp_throttle::throttle::{Outcome, Sender, Throttle, Throttled, TransportError};
@@ -180,21 +180,11 @@ fn throttled(
     route: &Route,
     messages: &[Message],
 ) -> Result<(u32, u32, u32, u32), Box<dyn std::error::Error>> {
-    // The test server's window is 10 s: pause for that long, not the 5 minutes that
-    // suit real providers, and come back just after postgrey's 5 s greylisting. Its
-    // deliberate small limits are no reputation signal: escalate only on a flood.
-    let limits = Limits::builder()
-        .adaptive(Adaptive {
-            rate_limited_pause: Duration::from_secs(10),
-            busy_pause: Duration::from_secs(5),
-            ..Adaptive::default()
-        })
-        .escalation(Escalation {
-            pair_signals: 100,
-            window: Duration::from_secs(60),
-            ..Escalation::default()
-        })
-        .build()?;
+    // The limits' defaults: the pauses find the server's anvil window (30 s, doubled
+    // while it is still full), episodes keep the rate that filled it. The retries come
+    // back just after the test postgrey's 5 s greylisting, and the schedule is in
+    // seconds: a test server, not a provider.
+    let limits = Limits::builder().build()?;
     let retry = RetryPolicy::builder()
         .greylist_delay(Duration::from_secs(6))
         .greylist_spread(Duration::from_secs(2))

@@ -251,9 +251,15 @@ pub(super) fn adapt<C: Clock + Clone>(
             } else {
                 (RATE_FIRST, adaptive.rate_limited_pause)
             };
-            let pause =
-                pair.rate_pause
-                    .next(reply.retry_hint, suspended, pauses, adaptive.ramp_after);
+            if decrease != Decrease::None {
+                pair.episode_since = Some(now);
+            }
+            let pause = pair.rate_pause.next(
+                reply.retry_hint,
+                suspended,
+                pauses,
+                (adaptive.ramp_after, true),
+            );
             throttle(clock, pair, now, (adaptive, decrease), later(now, pause))
         }
         Category::ServerBusy => {
@@ -262,7 +268,7 @@ pub(super) fn adapt<C: Clock + Clone>(
                 reply.retry_hint,
                 suspended,
                 (FIRST_BUSY, adaptive.busy_pause),
-                adaptive.ramp_after,
+                (adaptive.ramp_after, false),
             );
             pair.slot.suspend(later(now, pause));
         }
@@ -327,14 +333,15 @@ impl PauseMemory {
     /// receiver shows it needs: `first` (at most `longest`) for the first episode and
     /// for one that comes after `ramp_after` deliveries since the last pause (that
     /// pause was enough); doubled, up to `longest`, for one that comes sooner (the
-    /// receiver had not recovered). A reply heard during the pause (another session's)
+    /// receiver had not recovered) — with `windows`, grown by half only when nothing
+    /// at all got through since (a window still full). A reply heard during the pause (another session's)
     /// keeps it.
     fn next(
         &mut self,
         hint: Option<Duration>,
         suspended: bool,
         (first, longest): (Duration, Duration),
-        ramp_after: u32,
+        (ramp_after, windows): (u32, bool),
     ) -> Duration {
         if let Some(hint) = hint {
             return hint.min(MAX_PERIOD);
@@ -346,6 +353,11 @@ impl PauseMemory {
         }
         let pause = if last.is_zero() || self.since >= ramp_after {
             first
+        } else if windows && self.since == 0 {
+            // Refused again before anything got through: a window still full. Its
+            // end is as likely any moment as the next; grow by half, not double, so
+            // that a window of a minute is not waited out twice.
+            last.saturating_add(last / 2)
         } else {
             last.saturating_mul(2)
         }
@@ -498,9 +510,15 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
                 }
                 cap = cap.min(f64::from(pair.refused_rate) * BELOW_REFUSED);
             }
-            let faster = (per_sec + adaptive.ramp_step * ceiling_per_sec)
-                .min(cap)
-                .max(per_sec);
+            // Steps are a share of the ceiling, or of the rate refused when that is
+            // lower: a ceiling guessed ten times too high must not step past the
+            // receiver's whole capacity at once.
+            let base = if pair.refused_rate > 0.0 {
+                ceiling_per_sec.min(f64::from(pair.refused_rate))
+            } else {
+                ceiling_per_sec
+            };
+            let faster = (per_sec + adaptive.ramp_step * base).min(cap).max(per_sec);
             let fastest = if unbounded {
                 Duration::from_nanos(1)
             } else {

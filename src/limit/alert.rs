@@ -137,7 +137,7 @@ impl Escalation {
         state: &mut State<C>,
         keys: Keys,
         reply: &Classification,
-        (now, escalates): (C::Instant, bool),
+        (now, escalates, continued): (C::Instant, bool, bool),
         alerts: &mut Vec<Alert>,
     ) {
         let in_window =
@@ -181,13 +181,22 @@ impl Escalation {
         }
         pair.signals = pair.signals.saturating_add(1);
         if pair.signals == self.pair_signals {
-            pair.slot.suspend(later(now, self.route_pause));
+            // An episode that has refused everything since it began (a full window, a
+            // receiver that said no to every retry) is suspended as long as it has
+            // lasted, up to `route_pause`: a window that reopens on the hour is not
+            // waited out for another hour on top.
+            let lasted = pair
+                .episode_since
+                .filter(|_| continued)
+                .map_or(self.route_pause, |start| since(now, start));
+            let pause = self.route_pause.min(lasted.max(Duration::from_secs(60)));
+            pair.slot.suspend(later(now, pause));
             alerts.push(Alert::RouteReputation {
                 source: source_ip,
                 site: site_name,
                 signals: pair.signals,
                 window: self.window,
-                suspended_for: self.route_pause,
+                suspended_for: pause,
             });
         }
         let source = state.sources.at(keys.source);

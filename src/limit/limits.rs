@@ -215,6 +215,7 @@ impl<C: Clock + Clone> Limits<C> {
         // (sessions that hear it during the pause, retries before anything got
         // through), and only for an episode that came soon after the last pause.
         let escalates = pair.objection_persists(now, settings.adaptive.ramp_after);
+        let continued = pair.continues_episode(now);
         adapt(
             &inner.clock,
             pair,
@@ -224,9 +225,13 @@ impl<C: Clock + Clone> Limits<C> {
             fleet_sessions,
         );
         if route_reply {
-            settings
-                .escalation
-                .count(&mut state, keys, reply, (now, escalates), &mut alerts);
+            settings.escalation.count(
+                &mut state,
+                keys,
+                reply,
+                (now, escalates, continued),
+                &mut alerts,
+            );
         }
         let change = before.and_then(|before| {
             fleet::changes(before, state.pairs.at(keys.pair), now, settings.idle_after)

@@ -78,6 +78,8 @@ pub(super) struct Pair<C: Clock> {
     /// Ramp-up steps at the plateau under the refused rate since the last objection:
     /// the longer it holds, the faster the refused rate creeps up.
     pub(super) quiet_steps: u32,
+    /// When the current objection episode began (its first objection).
+    pub(super) episode_since: Option<C::Instant>,
     pub(super) taken_since: Option<C::Instant>,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
@@ -115,6 +117,7 @@ impl<C: Clock + Clone> Pair<C> {
             rate_waits: 0,
             taken: 0,
             quiet_steps: 0,
+            episode_since: None,
             taken_since: None,
             warm: Vec::new(),
             gate: Gate::new(now),
