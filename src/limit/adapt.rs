@@ -189,8 +189,7 @@ pub(super) fn adapt<C: Clock + Clone>(
 ) {
     let (adaptive, connections) = tuning;
     if reply.severity == Severity::Success {
-        pair.busy_pause.delivered();
-        pair.rate_pause.delivered();
+        pair.taken_again(now);
         pair.taken = pair.taken.saturating_add(1);
         pair.taken_since.get_or_insert(now);
         pair.gate.succeeded();
@@ -205,8 +204,7 @@ pub(super) fn adapt<C: Clock + Clone>(
         // The receiver took the transaction's pace and answered for one recipient or
         // message (greylisted, unknown user, full mailbox): for the pauses, as good as
         // a delivery.
-        pair.busy_pause.delivered();
-        pair.rate_pause.delivered();
+        pair.taken_again(now);
         return;
     }
     // A server's hint is honoured up to the longest pause a setting may have.
@@ -254,12 +252,22 @@ pub(super) fn adapt<C: Clock + Clone>(
             if decrease != Decrease::None {
                 pair.episode_since = Some(now);
             }
-            let pause = pair.rate_pause.next(
-                reply.retry_hint,
-                suspended,
-                pauses,
-                (adaptive.ramp_after, true),
-            );
+            pair.window.refused_at = Some(now);
+            let pause = match pair.window.reopens(now) {
+                // A receiver whose refusals come in windows of a length seen before:
+                // wait for this one to end, not a guess.
+                Some(wait) if reply.retry_hint.is_none() && !suspended => {
+                    let wait = wait.clamp(Duration::from_secs(1), pauses.1.max(RATE_FIRST));
+                    pair.rate_pause.paused(wait);
+                    wait
+                }
+                _ => pair.rate_pause.next(
+                    reply.retry_hint,
+                    suspended,
+                    pauses,
+                    (adaptive.ramp_after, true),
+                ),
+            };
             throttle(clock, pair, now, (adaptive, decrease), later(now, pause))
         }
         Category::ServerBusy => {
@@ -291,6 +299,83 @@ const RATE_FIRST: Duration = Duration::from_secs(30);
 /// the setting, while the receiver keeps objecting soon after each pause.
 const REPUTATION_FIRST: Duration = Duration::from_secs(300);
 
+/// What a pair saw of a receiver that refuses in fixed windows (anvil's count per
+/// `anvil_rate_time_unit`, an hourly cap): when the current run of accepted mail began,
+/// the last refusal, and bounds on the window's length from earlier runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct WindowMemory<I> {
+    /// The first reply the receiver took after the last pause (or ever).
+    pub(super) start: Option<I>,
+    pub(super) refused_at: Option<I>,
+    /// The window is at most this long (the shortest run start → reopening seen) and
+    /// longer than `floor` (the longest run start → refusal seen).
+    pub(super) hint: Option<Duration>,
+    pub(super) floor: Duration,
+    /// Consistent observations so far.
+    pub(super) seen: u32,
+}
+
+/// Consistent observations before a window's length is trusted.
+const WINDOW_SEEN: u32 = 2;
+
+impl<I> Default for WindowMemory<I> {
+    fn default() -> Self {
+        Self {
+            start: None,
+            refused_at: None,
+            hint: None,
+            floor: Duration::ZERO,
+            seen: 0,
+        }
+    }
+}
+
+impl<I: governor::clock::Reference> WindowMemory<I> {
+    /// The receiver took mail again after a pause: the window that refused it had
+    /// reopened, at most `now - start` after the run began and after the refusal.
+    fn reopened(&mut self, now: I) {
+        if let (Some(start), Some(refused)) = (self.start, self.refused_at) {
+            let hi = super::time::since(now, start);
+            let lo = super::time::since(refused, start);
+            let hint = self.hint.map_or(hi, |h| h.min(hi));
+            let floor = self.floor.max(lo);
+            if floor < hint {
+                self.hint = Some(hint);
+                self.floor = floor;
+                self.seen = self.seen.saturating_add(1);
+            } else {
+                // Not one window length: a bucket, or limits that changed.
+                *self = Self::default();
+            }
+        }
+        self.start = Some(now);
+        self.refused_at = None;
+    }
+
+    /// How long until the current window should have ended, once its length is
+    /// bounded by enough runs and it has not ended yet: halfway between the bounds
+    /// (a refusal there raises the lower one, a delivery lowers the upper one: a few
+    /// windows find the length), then the upper bound once they are 2 s apart.
+    fn reopens(&self, now: I) -> Option<Duration> {
+        let (start, hint) = (self.start?, self.hint?);
+        if self.seen < WINDOW_SEEN {
+            return None;
+        }
+        // This window refused at `refused_at`: it is longer than that too.
+        let floor = self
+            .refused_at
+            .map_or(self.floor, |r| self.floor.max(super::time::since(r, start)));
+        let gap = hint.saturating_sub(floor);
+        let length = if gap <= Duration::from_secs(2) {
+            hint
+        } else {
+            floor + gap / 2
+        };
+        let end = start + governor::nanos::Nanos::from(length);
+        (end > now).then(|| super::time::since(end, now))
+    }
+}
+
 /// How an objection moves the rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decrease {
@@ -303,6 +388,18 @@ enum Decrease {
 }
 
 impl<C: Clock> Pair<C> {
+    /// The receiver took a transaction (a delivery, or an answer for one recipient):
+    /// one more since the last pause; the first after a pause ends a window.
+    fn taken_again(&mut self, now: C::Instant) {
+        if self.rate_pause.since == 0
+            && (self.rate_pause.last_ms > 0 || self.window.start.is_none())
+        {
+            self.window.reopened(now);
+        }
+        self.busy_pause.delivered();
+        self.rate_pause.delivered();
+    }
+
     /// Whether an objection now belongs to the last one: the pair is paused for it,
     /// or nothing was delivered since that pause (the receiver had not reopened: a
     /// window still full). Such objections move the rate once and count once.
@@ -326,6 +423,12 @@ impl PauseMemory {
     /// One more delivery since the last pause.
     fn delivered(&mut self) {
         self.since = self.since.saturating_add(1);
+    }
+
+    /// A pause of `pause` was taken for another reason (a window's end).
+    fn paused(&mut self, pause: Duration) {
+        self.last_ms = u32::try_from(pause.as_millis()).unwrap_or(u32::MAX).max(1);
+        self.since = 0;
     }
 
     /// The next pause: the server's hint when it gave one (up to the longest pause a

@@ -80,6 +80,8 @@ pub(super) struct Pair<C: Clock> {
     pub(super) quiet_steps: u32,
     /// When the current objection episode began (its first objection).
     pub(super) episode_since: Option<C::Instant>,
+    /// Fixed windows the receiver refuses in, as seen so far.
+    pub(super) window: super::adapt::WindowMemory<C::Instant>,
     pub(super) taken_since: Option<C::Instant>,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
@@ -118,6 +120,7 @@ impl<C: Clock + Clone> Pair<C> {
             taken: 0,
             quiet_steps: 0,
             episode_since: None,
+            window: Default::default(),
             taken_since: None,
             warm: Vec::new(),
             gate: Gate::new(now),

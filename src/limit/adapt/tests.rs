@@ -189,3 +189,56 @@ fn a_busy_server_pauses_the_pair_seconds_and_longer_only_when_it_stays_busy() {
     hear(&mut p, &busy);
     assert_eq!(suspension(&p, &clock), Duration::from_secs(5));
 }
+
+/// An anvil-like receiver: `count` accepted from the start of each window of `window`,
+/// then refused until the window ends. Drives the pair through it for `windows`
+/// windows and returns how long after each window's end the first delivery came.
+fn through_windows(count: u32, window: Duration, windows: u32) -> Vec<Duration> {
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, ScopeLimits::sessions(2));
+    let settings = Adaptive::default();
+    let tuning = (&settings, &Connections::default());
+    let (ok, full) = (
+        reply(OK),
+        reply("450 4.7.1 Error: too much mail from 192.0.2.1"),
+    );
+    let mut late = Vec::new();
+    let at = |t: governor::nanos::Nanos| Duration::from(t);
+    let mut start = at(clock.now());
+    for _ in 0..windows {
+        for _ in 0..count {
+            adapt(&clock, &mut p, &ok, clock.now(), tuning, 0);
+            clock.advance(Duration::from_millis(100));
+        }
+        // Refused until the window ends; each probe after the pause the pair set.
+        loop {
+            let now = clock.now();
+            if at(now) >= start + window {
+                late.push(at(now) - (start + window));
+                start = at(now);
+                break;
+            }
+            adapt(&clock, &mut p, &full, now, tuning, 0);
+            let until = p.slot.suspended_at(now).expect("a pause");
+            clock.advance(at(until) - at(now));
+        }
+    }
+    late
+}
+
+#[test]
+fn a_window_seen_twice_is_waited_out_to_its_end() {
+    // A minute's window: the pauses probe it the first two times (30 s, growing by
+    // half while nothing gets through); once two runs bound its length, the pair
+    // halves in on the end of each window and is back within a second or two.
+    let late = through_windows(30, Duration::from_secs(60), 6);
+    assert!(late[0] > Duration::from_secs(5), "{late:?}");
+    for (i, l) in late.iter().enumerate().skip(3) {
+        assert!(*l <= Duration::from_secs(2), "window {i}: {late:?}");
+    }
+    // A window of an hour too: its end is halved in on (probes no more than the
+    // longest pause apart), within seconds by the fifth hour.
+    let late = through_windows(100, Duration::from_secs(3600), 5);
+    assert!(late[2] < late[0], "{late:?}");
+    assert!(late[4] <= Duration::from_secs(2), "{late:?}");
+}
