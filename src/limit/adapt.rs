@@ -191,7 +191,7 @@ pub(super) fn adapt<C: Clock + Clone>(
     if reply.severity == Severity::Success {
         pair.taken_again(now);
         pair.taken = pair.taken.saturating_add(1);
-        pair.taken_since.get_or_insert(now);
+        pair.memory().taken_since.get_or_insert(now);
         pair.gate.succeeded();
         pair.successes = pair.successes.saturating_add(1);
         if pair.successes >= adaptive.ramp_after {
@@ -250,10 +250,10 @@ pub(super) fn adapt<C: Clock + Clone>(
                 (RATE_FIRST, adaptive.rate_limited_pause)
             };
             if decrease != Decrease::None {
-                pair.episode_since = Some(now);
+                pair.memory().episode_since = Some(now);
             }
-            pair.window.refused_at = Some(now);
-            let pause = match pair.window.reopens(now) {
+            pair.memory().window.refused_at = Some(now);
+            let pause = match pair.memory().window.reopens(now) {
                 // A receiver whose refusals come in windows of a length seen before:
                 // wait for this one to end, not a guess.
                 Some(wait) if reply.retry_hint.is_none() && !suspended => {
@@ -313,6 +313,27 @@ pub(super) struct WindowMemory<I> {
     pub(super) floor: Duration,
     /// Consistent observations so far.
     pub(super) seen: u32,
+}
+
+/// What a pair learned of the receiver's timing (see `Pair::memory`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Memory<I> {
+    /// When the first delivery since the last objection came.
+    pub(super) taken_since: Option<I>,
+    /// When the current objection episode began (its first objection).
+    pub(super) episode_since: Option<I>,
+    /// Fixed windows the receiver refuses in, as seen so far.
+    pub(super) window: WindowMemory<I>,
+}
+
+impl<I> Default for Memory<I> {
+    fn default() -> Self {
+        Self {
+            taken_since: None,
+            episode_since: None,
+            window: WindowMemory::default(),
+        }
+    }
 }
 
 /// Consistent observations before a window's length is trusted.
@@ -388,13 +409,22 @@ enum Decrease {
 }
 
 impl<C: Clock> Pair<C> {
+    /// The pair's timing memory, made on first use.
+    pub(super) fn memory(&mut self) -> &mut Memory<C::Instant> {
+        self.memory.get_or_insert_with(Box::default)
+    }
+
     /// The receiver took a transaction (a delivery, or an answer for one recipient):
     /// one more since the last pause; the first after a pause ends a window.
     fn taken_again(&mut self, now: C::Instant) {
         if self.rate_pause.since == 0
-            && (self.rate_pause.last_ms > 0 || self.window.start.is_none())
+            && (self.rate_pause.last_ms > 0
+                || self
+                    .memory
+                    .as_ref()
+                    .is_none_or(|m| m.window.start.is_none()))
         {
-            self.window.reopened(now);
+            self.memory().window.reopened(now);
         }
         self.busy_pause.delivered();
         self.rate_pause.delivered();
@@ -513,7 +543,10 @@ fn slow_down<C: Clock + Clone>(
     now: C::Instant,
     hard: bool,
 ) {
-    let taken = (std::mem::take(&mut pair.taken), pair.taken_since.take());
+    let taken = (
+        std::mem::take(&mut pair.taken),
+        pair.memory().taken_since.take(),
+    );
     let Some((interval, _)) = pair.slot.rate_spec() else {
         learn_rate(clock, pair, adaptive, now, taken);
         return;
@@ -545,7 +578,7 @@ fn learn_rate<C: Clock + Clone>(
     pair: &mut Pair<C>,
     adaptive: &Adaptive,
     now: C::Instant,
-    (taken, since): (u32, Option<C::Instant>),
+    (taken, since): (u16, Option<C::Instant>),
 ) {
     let elapsed = since
         .map_or(Duration::ZERO, |since| super::time::since(now, since))
@@ -565,7 +598,7 @@ const NEAR_REFUSED: f64 = 0.8;
 const NEAR_DECREASE: f64 = 0.9;
 
 /// Ramp-up steps held one session below the refused count before trying one more.
-const SESSION_PROBE: u32 = 25;
+const SESSION_PROBE: u16 = 25;
 
 /// Share of the refused rate the ramp-up returns to at once.
 const BELOW_REFUSED: f64 = 0.9;
@@ -639,7 +672,7 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
         }
     }
     pair.gate.relax();
-    let rate_bound = std::mem::take(&mut pair.rate_waits) > adaptive.ramp_after;
+    let rate_bound = u32::from(std::mem::take(&mut pair.rate_waits)) > adaptive.ramp_after;
     if let Some(cap) = pair.slot.sessions.filter(|_| !rate_bound) {
         let mut next = cap.saturating_add(1);
         // Under a configured cap, hold one below the sessions the receiver refused;

@@ -186,7 +186,9 @@ impl Escalation {
             // lasted, up to `route_pause`: a window that reopens on the hour is not
             // waited out for another hour on top.
             let lasted = pair
-                .episode_since
+                .memory
+                .as_ref()
+                .and_then(|m| m.episode_since)
                 .filter(|_| continued)
                 .map_or(self.route_pause, |start| since(now, start));
             let pause = self.route_pause.min(lasted.max(Duration::from_secs(60)));

@@ -67,22 +67,21 @@ pub(super) struct Pair<C: Clock> {
     pub(super) refused_sessions: u32,
     /// Ramp-up steps held under `refused_sessions` (a capped pair probes one more
     /// after enough of them).
-    pub(super) session_steps: u32,
+    pub(super) session_steps: u16,
     /// Times a session waited for a rate since the last ramp-up step: more of them
     /// than the step's deliveries, and the sessions are not what limits the pair, so
     /// the step adds none.
-    pub(super) rate_waits: u32,
-    /// Deliveries since the last objection, and when the first of them came: what the
-    /// receiver took, the first rate of a pair configured without one.
-    pub(super) taken: u32,
+    pub(super) rate_waits: u16,
+    /// Deliveries since the last objection: what the receiver took, the first rate of
+    /// a pair configured without one (with `Memory::taken_since`).
+    pub(super) taken: u16,
     /// Ramp-up steps at the plateau under the refused rate since the last objection:
     /// the longer it holds, the faster the refused rate creeps up.
-    pub(super) quiet_steps: u32,
-    /// When the current objection episode began (its first objection).
-    pub(super) episode_since: Option<C::Instant>,
-    /// Fixed windows the receiver refuses in, as seen so far.
-    pub(super) window: super::adapt::WindowMemory<C::Instant>,
-    pub(super) taken_since: Option<C::Instant>,
+    pub(super) quiet_steps: u16,
+    /// What the pair learned of the receiver's timing, kept apart (allocated at the
+    /// first reply fed back) so that a route never answered costs no more than its
+    /// limits.
+    pub(super) memory: Option<Box<super::adapt::Memory<C::Instant>>>,
     /// Warm-up budgets of the cold IPs sending on this pair: one, unless routes share
     /// the pair at the route cap.
     pub(super) warm: Vec<WarmDay<C::Instant>>,
@@ -119,9 +118,7 @@ impl<C: Clock + Clone> Pair<C> {
             rate_waits: 0,
             taken: 0,
             quiet_steps: 0,
-            episode_since: None,
-            window: Default::default(),
-            taken_since: None,
+            memory: None,
             warm: Vec::new(),
             gate: Gate::new(now),
             signals: 0,
