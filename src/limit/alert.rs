@@ -73,7 +73,8 @@ pub struct Escalation {
     pub distinct_sites: u32,
     /// The window signals are counted in.
     pub window: Duration,
-    /// The pair's suspension on a route-reputation alert.
+    /// The pair's suspension on a route-reputation alert; when nothing got through
+    /// since the refusals began, as long as they had lasted, up to this.
     pub route_pause: Duration,
     /// The pair's suspension when a block follows throttling.
     pub block_pause: Duration,
