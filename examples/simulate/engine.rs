@@ -190,11 +190,10 @@ pub fn run<P: Policy>(world: &World<'_>, policy: &P, progress: &dyn Fn(u64, Ms))
                 for id in due {
                     let message = campaign.messages[id as usize];
                     let lane = message.receiver * ips as u32 + u32::from(message.ip);
-                    let l = &mut run.lanes[lane as usize];
-                    if l.ready.is_empty() || lanes.last() != Some(&lane) {
+                    if lanes.last() != Some(&lane) {
                         lanes.push(lane);
                     }
-                    l.ready.push_back(id);
+                    run.lanes[lane as usize].ready.push_back(id);
                 }
                 lanes.sort_unstable();
                 lanes.dedup();

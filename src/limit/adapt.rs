@@ -211,11 +211,11 @@ pub(super) fn adapt<C: Clock + Clone>(
     let pause_until =
         |default: Duration| later(now, reply.retry_hint.unwrap_or(default).min(MAX_PERIOD));
     let closes = reply.code.is_some_and(|code| code.get() == 421);
-    if at_connect(reply) || closes || reply.category == Category::TooManyConnections {
+    // Only a refused connection says how many the receiver takes; a 421 to a message
+    // is concurrency feedback, not a count to hold under.
+    let refused = at_connect(reply) || reply.category == Category::TooManyConnections;
+    if refused || closes {
         pair.successes = 0;
-        // Only a refused connection says how many the receiver takes; a 421 to a
-        // message is concurrency feedback, not a count to hold under.
-        let refused = at_connect(reply) || reply.category == Category::TooManyConnections;
         fewer_sessions(pair, fleet_sessions, refused);
     }
     // Refused before any message: a failed connection, and not a verdict on the rate
@@ -618,22 +618,23 @@ const PROBE_MAX: f64 = 0.02;
 /// creeps up from there. A session cap on a pair configured without one is lifted once
 /// it reaches twice the sessions that were refused.
 fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive, now: C::Instant) {
-    // A pair configured without a rate ramps towards no ceiling, in steps of the rate
-    // it learned was refused.
-    let learned = (pair.ceiling.is_none() && pair.refused_rate > 0.0)
-        .then(|| Duration::try_from_secs_f64(1.0 / f64::from(pair.refused_rate)).ok())
-        .flatten()
-        .and_then(|interval| Rate::new(1, interval.max(Duration::from_nanos(1))).ok());
-    if let (Some(ceiling), Some((interval, _))) = (pair.ceiling.or(learned), pair.slot.rate_spec())
+    // The ceiling in messages a second, and the configured rate behind it; a pair
+    // configured without a rate ramps in steps of the rate it learned was refused,
+    // towards no ceiling.
+    let ceiling = match pair.ceiling {
+        Some(rate) => Some((1.0 / rate.interval().as_secs_f64(), Some(rate))),
+        None if pair.refused_rate > 0.0 => Some((f64::from(pair.refused_rate), None)),
+        None => None,
+    };
+    if let (Some((ceiling_per_sec, configured)), Some((interval, _))) =
+        (ceiling, pair.slot.rate_spec())
     {
-        let unbounded = pair.ceiling.is_none();
-        if unbounded || interval > ceiling.interval() {
+        if configured.is_none_or(|rate| interval > rate.interval()) {
             let per_sec = 1.0 / interval.as_secs_f64();
-            let ceiling_per_sec = 1.0 / ceiling.interval().as_secs_f64();
-            let mut cap = if unbounded {
-                f64::INFINITY
-            } else {
+            let mut cap = if configured.is_some() {
                 ceiling_per_sec
+            } else {
+                f64::INFINITY
             };
             if pair.refused_rate > 0.0 {
                 let refused = f64::from(pair.refused_rate);
@@ -655,18 +656,13 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
                 ceiling_per_sec
             };
             let faster = (per_sec + adaptive.ramp_step * base).min(cap).max(per_sec);
-            let fastest = if unbounded {
-                Duration::from_nanos(1)
-            } else {
-                ceiling.interval()
-            };
+            let fastest = configured.map_or(Duration::from_nanos(1), |rate| rate.interval());
             let interval = Duration::try_from_secs_f64(1.0 / faster)
                 .unwrap_or(interval)
                 .clamp(fastest, interval);
-            let burst = if !unbounded && interval == ceiling.interval() {
-                ceiling.burst()
-            } else {
-                1
+            let burst = match configured {
+                Some(rate) if interval == rate.interval() => rate.burst(),
+                _ => 1,
             };
             pair.slot.set_rate(clock, now, Some((interval, burst)));
         }
