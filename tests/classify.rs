@@ -118,3 +118,31 @@ fn category_names_round_trip() {
     assert_eq!(Category::ALL.len(), 23);
     assert!("ratelimited".parse::<Category>().is_err());
 }
+
+/// Phrases outside ASCII (Chinese, Cyrillic) live in their own automaton, walked only over
+/// texts that hold such bytes; a user's phrase of either kind is found in any order, next
+/// to ASCII phrases, and a text without them never reaches the second automaton.
+#[test]
+fn phrases_outside_ascii_are_found_beside_ascii_ones() {
+    use smtp_throttle::classify::{Classifier, Rule};
+    let classifier = Classifier::builder()
+        .rule(
+            Rule::new("user.both", Category::RateLimited)
+                .phrase("频率")
+                .phrase("limit"),
+        )
+        .rule(Rule::new("user.cyrillic", Category::UnknownUser).phrase("не найден"))
+        .rule(Rule::new("user.ascii", Category::Policy).phrase("acme refusal"))
+        .build()
+        .expect("valid rules");
+    let classify = |wire: &str| classifier.classify(&Reply::parse(wire).expect("a reply"));
+    let both = classify("550 Frequency limit: 发送频率过高");
+    assert_eq!(both.rule.as_str(), "user.both");
+    assert_eq!(classify("550 发送频率 LIMIT").rule.as_str(), "user.both");
+    assert_eq!(classify("550 5.1.1 адрес не найден").rule.as_str(), "user.cyrillic");
+    // Accented Latin letters fold to ASCII, so they are matched by the first automaton.
+    assert_eq!(classify("550 ACME refusal — é").rule.as_str(), "user.ascii");
+    // Only one half of the pair: not this rule.
+    assert_ne!(classify("550 rate limit").rule.as_str(), "user.both");
+    assert_ne!(classify("550 发送频率").rule.as_str(), "user.both");
+}

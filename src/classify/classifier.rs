@@ -51,9 +51,12 @@ pub struct Classifier {
 struct Inner {
     rules: Vec<Rule>,
     compiled: Vec<Compiled>,
-    /// All phrases in one automaton; its matches are reported at every position.
-    dfa: DFA,
-    start: StateID,
+    /// The phrases that fold to ASCII, in one automaton whose matches are reported at
+    /// every position: its alphabet stays small, so its table stays small.
+    ascii: Matcher,
+    /// The other phrases (Chinese, Japanese, Cyrillic …), walked only over a text that
+    /// holds a byte outside ASCII.
+    wide: Option<Matcher>,
     /// Normalised phrases, by index.
     phrases: Vec<Vec<u8>>,
     phrase_rules: Vec<Vec<u16>>,
@@ -345,22 +348,21 @@ impl Inner {
         for (p, index) in marker_of {
             phrase_providers[usize::from(p)] |= 1 << index;
         }
-        let dfa = DFA::builder()
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
-            // Without a prefilter, start states are not special: the hot loop only
-            // leaves the table walk at a match.
-            .prefilter(false)
-            .build(&phrases.list)
-            .map_err(|e| RuleError::Matcher(e.to_string()))?;
-        let start = dfa
-            .start_state(Anchored::No)
-            .map_err(|e| RuleError::Matcher(e.to_string()))?;
+        let (ascii, wide): (Vec<u16>, Vec<u16>) = (0..phrases.list.len())
+            // The phrase count is bounded by MAX_PHRASES, which fits u16.
+            .map(|p| p as u16)
+            .partition(|&p| phrases.list[usize::from(p)].is_ascii());
+        let ascii = Matcher::new(&phrases.list, ascii)?;
+        let wide = if wide.is_empty() {
+            None
+        } else {
+            Some(Matcher::new(&phrases.list, wide)?)
+        };
         Ok(Self {
             rules,
             compiled,
-            dfa,
-            start,
+            ascii,
+            wide,
             phrases: phrases.list,
             phrase_rules,
             phrase_providers,
@@ -371,18 +373,10 @@ impl Inner {
 
     fn classify(&self, reply: &Reply) -> Classification {
         let severity = Severity::of_class(reply.code().class());
-        // The text is framed by one space on each side, so that a phrase may start or
-        // end with a space to mean a word edge.
         let mut matches = Matches::new(&self.textless);
-        let mut state = self.step(self.start, b' ', &mut matches);
-        let mut fold = text::Fold::new(true);
-        for &byte in reply.text().as_bytes() {
-            if let Some(byte) = fold.push(byte) {
-                state = self.step(state, byte, &mut matches);
-            }
-        }
-        if !fold.at_space() {
-            self.step(state, b' ', &mut matches);
+        let beyond_latin = self.walk(&self.ascii, reply.text(), &mut matches);
+        if let (true, Some(wide)) = (beyond_latin, &self.wide) {
+            self.walk(wide, reply.text(), &mut matches);
         }
         let Matches {
             seen,
@@ -453,23 +447,44 @@ impl Inner {
         }
     }
 
+    /// Walks `matcher` over the folded text, framed by one space on each side, and
+    /// records the phrases found; says whether the folded text holds a byte outside
+    /// ASCII (accented Latin letters fold to ASCII), without which no phrase of the
+    /// other automaton can be in it.
+    #[inline(always)]
+    fn walk(&self, matcher: &Matcher, text: &str, matches: &mut Matches) -> bool {
+        let mut state = self.step(matcher, matcher.start, b' ', matches);
+        let mut fold = text::Fold::new(true);
+        let mut high = 0u8;
+        for &byte in text.as_bytes() {
+            if let Some(byte) = fold.push(byte) {
+                high |= byte;
+                state = self.step(matcher, state, byte, matches);
+            }
+        }
+        if !fold.at_space() {
+            self.step(matcher, state, b' ', matches);
+        }
+        high >= 0x80
+    }
+
     /// Advances the automaton by one byte and records the phrases that end there.
     #[inline(always)]
-    fn step(&self, state: StateID, byte: u8, matches: &mut Matches) -> StateID {
-        let next = self.dfa.next_state(Anchored::No, state, byte);
-        if self.dfa.is_special(next) {
-            self.record(next, matches);
+    fn step(&self, matcher: &Matcher, state: StateID, byte: u8, matches: &mut Matches) -> StateID {
+        let next = matcher.dfa.next_state(Anchored::No, state, byte);
+        if matcher.dfa.is_special(next) {
+            self.record(matcher, next, matches);
         }
         next
     }
 
     #[inline(never)]
-    fn record(&self, state: StateID, matches: &mut Matches) {
-        if !self.dfa.is_match(state) {
+    fn record(&self, matcher: &Matcher, state: StateID, matches: &mut Matches) {
+        if !matcher.dfa.is_match(state) {
             return;
         }
-        for i in 0..self.dfa.match_len(state) {
-            let p = self.dfa.match_pattern(state, i).as_usize();
+        for i in 0..matcher.dfa.match_len(state) {
+            let p = usize::from(matcher.phrases[matcher.dfa.match_pattern(state, i).as_usize()]);
             let bit = 1u64 << (p % 64);
             if matches.seen[p / 64] & bit != 0 {
                 continue;
@@ -524,6 +539,35 @@ impl Inner {
             }
         }
         out
+    }
+}
+
+/// One automaton over a subset of the phrases.
+struct Matcher {
+    dfa: DFA,
+    start: StateID,
+    /// The phrase index of each of the automaton's patterns.
+    phrases: Vec<u16>,
+}
+
+impl Matcher {
+    fn new(all: &[Vec<u8>], phrases: Vec<u16>) -> Result<Self, RuleError> {
+        let dfa = DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .start_kind(StartKind::Unanchored)
+            // Without a prefilter, start states are not special: the hot loop only
+            // leaves the table walk at a match.
+            .prefilter(false)
+            .build(phrases.iter().map(|&p| &all[usize::from(p)]))
+            .map_err(|e| RuleError::Matcher(e.to_string()))?;
+        let start = dfa
+            .start_state(Anchored::No)
+            .map_err(|e| RuleError::Matcher(e.to_string()))?;
+        Ok(Self {
+            dfa,
+            start,
+            phrases,
+        })
     }
 }
 
