@@ -103,19 +103,22 @@ fn unescape(line: &[u8]) -> Vec<u8> {
     out
 }
 
-/// [`unescape`] into a buffer of the caller's.
+/// [`unescape`] into a buffer of the caller's, copying the runs between backslashes
+/// whole.
 fn unescape_into(line: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    let mut i = 0;
-    while i < line.len() {
-        if line[i] == b'\\' && line.get(i + 1) == Some(&b'n') {
+    let mut rest = line;
+    while let Some(i) = rest.iter().position(|&b| b == b'\\') {
+        out.extend_from_slice(&rest[..i]);
+        if rest.get(i + 1) == Some(&b'n') {
             out.push(b'\n');
-            i += 2;
+            rest = &rest[i + 2..];
         } else {
-            out.push(line[i]);
-            i += 1;
+            out.push(b'\\');
+            rest = &rest[i + 1..];
         }
     }
+    out.extend_from_slice(rest);
 }
 
 fn sample_table(out: &mut impl Write) -> io::Result<()> {

@@ -4,10 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, StartKind};
-
+use super::automaton::Automaton;
 use super::classification::RuleId;
 use super::rule::{reply_enhanced_fits, EnhancedPattern};
 use super::{builtin, registry, text, Category, Classification, Rule, Scope, Severity};
@@ -51,12 +48,12 @@ pub struct Classifier {
 struct Inner {
     rules: Vec<Rule>,
     compiled: Vec<Compiled>,
-    /// The phrases that fold to ASCII, in one automaton whose matches are reported at
-    /// every position: its alphabet stays small, so its table stays small.
-    ascii: Matcher,
+    /// The phrases that fold to ASCII, in one automaton: its alphabet stays small, so
+    /// its table stays small.
+    ascii: Automaton,
     /// The other phrases (Chinese, Japanese, Cyrillic …), walked only over a text that
     /// holds a byte outside ASCII.
-    wide: Option<Matcher>,
+    wide: Option<Automaton>,
     /// Normalised phrases, by index.
     phrases: Vec<Vec<u8>>,
     phrase_rules: Vec<Vec<u16>>,
@@ -352,11 +349,17 @@ impl Inner {
             // The phrase count is bounded by MAX_PHRASES, which fits u16.
             .map(|p| p as u16)
             .partition(|&p| phrases.list[usize::from(p)].is_ascii());
-        let ascii = Matcher::new(&phrases.list, ascii)?;
+        let set = |indexes: Vec<u16>| -> Vec<(u16, &[u8])> {
+            indexes
+                .into_iter()
+                .map(|p| (p, phrases.list[usize::from(p)].as_slice()))
+                .collect()
+        };
+        let ascii = Automaton::new(&set(ascii))?;
         let wide = if wide.is_empty() {
             None
         } else {
-            Some(Matcher::new(&phrases.list, wide)?)
+            Some(Automaton::new(&set(wide))?)
         };
         Ok(Self {
             rules,
@@ -374,9 +377,11 @@ impl Inner {
     fn classify(&self, reply: &Reply) -> Classification {
         let severity = Severity::of_class(reply.code().class());
         let mut matches = Matches::new(&self.textless);
-        let beyond_latin = self.walk(&self.ascii, reply.text(), &mut matches);
-        if let (true, Some(wide)) = (beyond_latin, &self.wide) {
-            self.walk(wide, reply.text(), &mut matches);
+        let beyond_ascii = self
+            .ascii
+            .walk(reply.text(), |p| self.record(p, &mut matches));
+        if let (true, Some(wide)) = (beyond_ascii, &self.wide) {
+            wide.walk(reply.text(), |p| self.record(p, &mut matches));
         }
         let Matches {
             seen,
@@ -447,55 +452,20 @@ impl Inner {
         }
     }
 
-    /// Walks `matcher` over the folded text, framed by one space on each side, and
-    /// records the phrases found; says whether the folded text holds a byte outside
-    /// ASCII (accented Latin letters fold to ASCII), without which no phrase of the
-    /// other automaton can be in it.
+    /// Records a phrase found: its bit, the rules it makes candidates, its provider.
     #[inline(always)]
-    fn walk(&self, matcher: &Matcher, text: &str, matches: &mut Matches) -> bool {
-        let mut state = self.step(matcher, matcher.start, b' ', matches);
-        let mut fold = text::Fold::new(true);
-        let mut high = 0u8;
-        for &byte in text.as_bytes() {
-            if let Some(byte) = fold.push(byte) {
-                high |= byte;
-                state = self.step(matcher, state, byte, matches);
-            }
-        }
-        if !fold.at_space() {
-            self.step(matcher, state, b' ', matches);
-        }
-        high >= 0x80
-    }
-
-    /// Advances the automaton by one byte and records the phrases that end there.
-    #[inline(always)]
-    fn step(&self, matcher: &Matcher, state: StateID, byte: u8, matches: &mut Matches) -> StateID {
-        let next = matcher.dfa.next_state(Anchored::No, state, byte);
-        if matcher.dfa.is_special(next) {
-            self.record(matcher, next, matches);
-        }
-        next
-    }
-
-    #[inline(never)]
-    fn record(&self, matcher: &Matcher, state: StateID, matches: &mut Matches) {
-        if !matcher.dfa.is_match(state) {
+    fn record(&self, p: u16, matches: &mut Matches) {
+        let p = usize::from(p);
+        let bit = 1u64 << (p % 64);
+        if matches.seen[p / 64] & bit != 0 {
             return;
         }
-        for i in 0..matcher.dfa.match_len(state) {
-            let p = usize::from(matcher.phrases[matcher.dfa.match_pattern(state, i).as_usize()]);
-            let bit = 1u64 << (p % 64);
-            if matches.seen[p / 64] & bit != 0 {
-                continue;
-            }
-            matches.seen[p / 64] |= bit;
-            for &r in &self.phrase_rules[p] {
-                let r = usize::from(r);
-                matches.candidates[r / 64] |= 1 << (r % 64);
-            }
-            matches.providers |= self.phrase_providers[p];
+        matches.seen[p / 64] |= bit;
+        for &r in &self.phrase_rules[p] {
+            let r = usize::from(r);
+            matches.candidates[r / 64] |= 1 << (r % 64);
         }
+        matches.providers |= self.phrase_providers[p];
     }
 
     /// `(later, earlier)` index pairs where the earlier rule matches every reply the
@@ -542,35 +512,6 @@ impl Inner {
     }
 }
 
-/// One automaton over a subset of the phrases.
-struct Matcher {
-    dfa: DFA,
-    start: StateID,
-    /// The phrase index of each of the automaton's patterns.
-    phrases: Vec<u16>,
-}
-
-impl Matcher {
-    fn new(all: &[Vec<u8>], phrases: Vec<u16>) -> Result<Self, RuleError> {
-        let dfa = DFA::builder()
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
-            // Without a prefilter, start states are not special: the hot loop only
-            // leaves the table walk at a match.
-            .prefilter(false)
-            .build(phrases.iter().map(|&p| &all[usize::from(p)]))
-            .map_err(|e| RuleError::Matcher(e.to_string()))?;
-        let start = dfa
-            .start_state(Anchored::No)
-            .map_err(|e| RuleError::Matcher(e.to_string()))?;
-        Ok(Self {
-            dfa,
-            start,
-            phrases,
-        })
-    }
-}
-
 /// What one pass over a reply's text found.
 struct Matches {
     /// Phrases found, by index.
@@ -604,4 +545,20 @@ fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
 
 fn first_provider(providers: u32) -> Option<Provider> {
     (providers != 0).then(|| MARKERS[providers.trailing_zeros() as usize].0)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The built-in phrases fold to a small alphabet; the table they make stays small
+    /// enough for the walk to run out of the nearer caches (phrases outside ASCII have
+    /// their own automaton, so they do not widen this one's alphabet).
+    #[test]
+    fn the_built_in_phrase_table_stays_small() {
+        let inner = &super::super::default_classifier().inner;
+        let ascii = inner.ascii.memory();
+        let wide = inner.wide.as_ref().map_or(0, |w| w.memory());
+        println!("phrase tables: {ascii} + {wide} bytes");
+        assert!(ascii < 1 << 21, "{ascii} bytes");
+        assert!(wide < 1 << 18, "{wide} bytes");
+    }
 }

@@ -17,6 +17,7 @@
 //! basic reply code. When none matches, the category is [`Category::Other`] and `retry`
 //! follows the reply's class.
 
+mod automaton;
 mod builtin;
 mod category;
 mod classification;

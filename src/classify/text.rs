@@ -32,6 +32,7 @@ impl Fold {
     }
 
     /// Whether the last byte folded was white space.
+    #[cfg(test)]
     pub(super) const fn at_space(&self) -> bool {
         self.last_space
     }
@@ -43,6 +44,15 @@ impl Fold {
         if byte < 0x80 && self.lead == 0 {
             return self.ascii(byte);
         }
+        self.sequence(byte)
+    }
+
+    /// Folds one byte outside ASCII, or an ASCII byte within a multi-byte sequence,
+    /// leaving runs of white space to the caller: a quote or dash read as white space
+    /// is always returned.
+    #[inline(never)]
+    pub(super) fn push_sequence(&mut self, byte: u8) -> Option<u8> {
+        self.last_space = false;
         self.sequence(byte)
     }
 

@@ -71,7 +71,12 @@ fn leading_code(line: &str) -> Option<u16> {
 
 pub(super) fn parse(input: &[u8]) -> Result<Reply, ParseError> {
     check_len(input.len())?;
-    let input = String::from_utf8_lossy(input);
+    // Valid UTF-8 (nearly every reply) is checked by the word-at-a-time validator;
+    // only invalid input takes the byte-by-byte lossy conversion.
+    let input = match std::str::from_utf8(input) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(input),
+    };
     let mut code: Option<ReplyCode> = None;
     let mut lines = Lines::new(None);
     let mut ended = false;
