@@ -1,7 +1,7 @@
 """Merge, deduplicate, label and split the corpus (our own code).
 
-Inputs: tests/data/replies.tsv (hand-labelled, kept as they are) and scripts/corpus/out/*.tsv
-written by the extractors.  Output: tests/data/corpus.tsv.
+Inputs: tests/data/replies.tsv (hand-labelled, kept as they are), scripts/corpus/out/*.tsv
+written by the extractors, and the hand-copied issues.tsv, docs_hand.tsv and gathered.tsv.  Output: tests/data/corpus.tsv.
 
 Dedup: one row per normalised form (norm.py); the hand-labelled rows come first, then the
 extractors' rows in a fixed order, so the representative kept is deterministic.
@@ -77,6 +77,15 @@ def load_out():
                 yield (r[0], r[1], "", r[2], "sisimai-set-of-emails")
             else:
                 yield tuple(r[:5])
+    # the hand-gathered rows of the corpus14b pass come last, so no earlier row changes group; their
+    # group is the fifth column (issue-threads-b, qa-pages, greylister-sources, provider-docs-b)
+    p = os.path.join(HERE, "gathered.tsv")
+    if os.path.exists(p):
+        for line in open(p, encoding="utf-8"):
+            if line.startswith("#") or not line.strip():
+                continue
+            r = line.rstrip("\n").split("\t")
+            yield (r[0], r[1], r[2], r[3], r[4])
 
 
 def load_overrides():

@@ -4,7 +4,7 @@ Reads the bare mirror /work/.mirror/sisimai+set-of-emails/repo and the expected 
 in go-sisimai's fact/*_test.go.  Writes out/sisimai.tsv: reply, hint (sisimai reason),
 source, kind.
 """
-import re, subprocess, sys
+import os, re, subprocess, sys
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from emlreplies import replies_in_message
 
@@ -46,6 +46,7 @@ def main():
             if not hint and len(set(x[4] if len(x) > 4 else x[3] for x in e)) == 1 and e:
                 hint = e[0][3]
             rows.append((r, hint, "sisimai/set-of-emails:" + n, kind))
+    os.makedirs(__file__.rsplit("/", 1)[0] + "/out", exist_ok=True)
     with open(__file__.rsplit("/", 1)[0] + "/out/sisimai.tsv", "w") as f:
         for row in rows:
             f.write("\t".join(row) + "\n")
