@@ -139,7 +139,10 @@ fn phrases_outside_ascii_are_found_beside_ascii_ones() {
     let both = classify("550 Frequency limit: 发送频率过高");
     assert_eq!(both.rule.as_str(), "user.both");
     assert_eq!(classify("550 发送频率 LIMIT").rule.as_str(), "user.both");
-    assert_eq!(classify("550 5.1.1 адрес не найден").rule.as_str(), "user.cyrillic");
+    assert_eq!(
+        classify("550 5.1.1 адрес не найден").rule.as_str(),
+        "user.cyrillic"
+    );
     // Accented Latin letters fold to ASCII, so they are matched by the first automaton.
     assert_eq!(classify("550 ACME refusal — é").rule.as_str(), "user.ascii");
     // Only one half of the pair: not this rule.

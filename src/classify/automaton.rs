@@ -154,7 +154,11 @@ impl Automaton {
             ends[s] = found;
             for c in 0..classes {
                 let child = goto[s * classes + c];
-                let via_fail = if s == 0 { 0 } else { next[fail[s] * classes + c] };
+                let via_fail = if s == 0 {
+                    0
+                } else {
+                    next[fail[s] * classes + c]
+                };
                 if child == NONE {
                     next[s * classes + c] = via_fail;
                 } else {

@@ -82,6 +82,9 @@ fn provider_rules() -> Vec<Rule> {
             .from_provider(Provider::Cox)
             .phrase("aup#cdrbl")
             .retry(true),
+        // Cox AUP#CXCNCT: the sending IP holds more connections than Cox allows (cox.com,
+        // email error codes).
+        Rule::new("cox.connections", TooManyConnections).phrase("aup#cxcnct"),
         // Spectrum AUP#In-1310: the sending IP opened more concurrent connections than
         // Spectrum allows (spectrum.net, "understanding email error codes").
         Rule::new("spectrum.connections", TooManyConnections)
@@ -149,6 +152,35 @@ fn text_rules() -> Vec<Rule> {
             " hops",
             "boucle",
         ]),
+        // A 4xx saying the receiver's own filter or scanner failed: a local error at the
+        // receiver (its virus scanner, spam filter or milter did not answer), not a
+        // verdict on the message.
+        Rule::new("text.filter_failure", ServerBusy)
+            .class(4)
+            .any_phrase([
+                "filter",
+                "scanner",
+                "scan ",
+                "clamd",
+                "antivirus",
+                "anti virus",
+                "spamd",
+                "milter",
+                "content check",
+            ])
+            .any_phrase([
+                "failed",
+                "failure",
+                "error",
+                "not responding",
+                "timed out",
+                "timeout",
+                "overflow",
+                "unavailable",
+            ])
+            .unless("spf")
+            .unless("dkim")
+            .unless("dmarc"),
         Rule::new("text.virus", Virus).any_phrase([
             "virus",
             "infected",
@@ -181,6 +213,7 @@ fn text_rules() -> Vec<Rule> {
             "lista grigia",
             "grauliste",
             "graue liste",
+            "not seen before",
         ]),
         // A 4xx that only an allowlist entry can cure is permanent in effect.
         Rule::new("text.not_allowlisted", Policy)
@@ -223,6 +256,8 @@ fn text_rules() -> Vec<Rule> {
                 "rp:rcl",
                 "收件人数量",
                 "收件人过多",
+                "rcpt numbers",
+                "rcpt number",
             ])
             // "... has sent to too many recipients this hour" is a rate.
             .unless("this hour")
@@ -339,6 +374,8 @@ fn text_rules() -> Vec<Rule> {
                 "发送频率",
                 "频率",
                 "短时间内",
+                "submissionquotaexceeded",
+                "submission quota",
             ])
             // How often connections may open is a connection limit.
             .unless("connection frequency"),
@@ -415,6 +452,9 @@ fn text_rules() -> Vec<Rule> {
                 "invalid",
                 "unknown",
                 "not found",
+                "no mx",
+                "mx record",
+                "mx lookup",
             ])
             .unless("syntax")
             .unless("character"),
@@ -426,46 +466,53 @@ fn text_rules() -> Vec<Rule> {
             "blacklisted url",
             "blocklisted url",
             "blacklisted link",
+            " uri ",
         ]),
-        Rule::new("text.blocklisted", Blocklisted).any_phrase([
-            "spamhaus",
-            "dnsbl",
-            " rbl",
-            "blacklist",
-            "black list",
-            "blocklist",
-            "block list",
-            "blocked using",
-            "listed at",
-            "listed in",
-            "listed on",
-            "listed by",
-            "is listed",
-            "sorbs.net",
-            "spamcop",
-            "abuseat.org",
-            "invaluement",
-            " cbl",
-            " pbl",
-            " sbl",
-            " xbl",
-            "barracuda",
-            "spamrats",
-            "mailspike",
-            "backscatter",
-            "uceprotect",
-            "barracudacentral",
-            "junkemailfilter",
-            "open relay",
-            "banned sender",
-            "banned sending",
-            "bad ip",
-            "blocked for abuse",
-            "blocked for spam",
-            "ip source bloquee",
-            "unwanted messages",
-            "ipcheck",
-        ]),
+        Rule::new("text.blocklisted", Blocklisted)
+            .any_phrase([
+                "spamhaus",
+                "dnsbl",
+                " rbl",
+                "blacklist",
+                "black list",
+                "blocklist",
+                "block list",
+                "blocked using",
+                "listed at",
+                "listed in",
+                "listed on",
+                "listed by",
+                "is listed",
+                "sorbs.net",
+                "spamcop",
+                "abuseat.org",
+                "invaluement",
+                " cbl",
+                " pbl",
+                " sbl",
+                " xbl",
+                "barracuda",
+                "spamrats",
+                "mailspike",
+                "backscatter",
+                "uceprotect",
+                "barracudacentral",
+                "junkemailfilter",
+                "open relay",
+                "banned sender",
+                "banned sending",
+                "bad ip",
+                "blocked for abuse",
+                "blocked for spam",
+                "ip source bloquee",
+                "unwanted messages",
+                "ipcheck",
+                "black ip",
+                "black mail",
+            ])
+            // A black-listed attachment or file type is about the message's content.
+            .unless("attach")
+            .unless("extension"),
         // A session cut off after many unknown recipients: a penalty for list quality.
         Rule::new("text.invalid_recipients", Reputation)
             .any_phrase([
@@ -804,6 +851,10 @@ fn text_rules() -> Vec<Rule> {
             "te groot",
             "邮件大小",
             "过大",
+            "message is too long",
+            "mail is too long",
+            "attachment is too long",
+            "attachment too long",
         ]),
         Rule::new("text.sender_rejected", SenderRejected).any_phrase([
             "bad sender's system address",
@@ -892,6 +943,9 @@ fn text_rules() -> Vec<Rule> {
                 "垃圾邮件",
                 "内容",
                 "迷惑メール",
+                "blocked content",
+                "inappropriate",
+                "attached file",
             ])
             .unless("spamhaus"),
         Rule::new("text.mailbox_disabled", MailboxDisabled)
@@ -946,6 +1000,8 @@ fn text_rules() -> Vec<Rule> {
                 "desativada",
                 "停用",
                 "冻结",
+                "user is locked",
+                "user locked",
             ])
             .unless("command")
             .unless("smtputf8")
@@ -1297,6 +1353,11 @@ fn text_rules() -> Vec<Rule> {
             "smtputf8",
             "utf8",
             "utf-8",
+            "smtp protocol",
+            "authentication method",
+            "authentication type",
+            "auth method",
+            "auth type",
         ]),
     ]
 }
@@ -1386,6 +1447,8 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "nicht autorisiert",
                 "nicht berechtigt",
                 "respinto",
+                "denies",
+                "deny",
             ])
             .unless("policy"),
         // A security-class (x.7.x) deferral that only says "later" is a throttle: Gmail's
@@ -1494,6 +1557,7 @@ pub(super) fn general_rules() -> Vec<Rule> {
             "暂时",
             "服务不可用",
             "一時的",
+            "at this time",
         ]),
         Rule::new("text.syntax", Protocol).any_phrase([
             "syntax",
@@ -1503,6 +1567,23 @@ pub(super) fn general_rules() -> Vec<Rule> {
             "sequence",
             "expected",
         ]),
+        // A relay word and a word of refusal, in either order ("relaying is not allowed",
+        // "relay operation rejected", "host denies relay").
+        Rule::new("text.relay_refused", RelayDenied)
+            .phrase("relay")
+            .any_phrase([
+                "not allowed",
+                "not permitted",
+                "denied",
+                "denies",
+                "prohibited",
+                "refused",
+                "rejected",
+                "disallowed",
+                "forbidden",
+                "not authorized",
+                "not authorised",
+            ]),
         Rule::new("text.policy", Policy).any_phrase([
             "policy",
             "spoof",
