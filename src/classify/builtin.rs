@@ -1451,9 +1451,11 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "deny",
             ])
             .unless("policy"),
-        // A security-class (x.7.x) deferral that only says "later" is a throttle: Gmail's
-        // "421 4.7.0 Try again later, closing connection."
+        // A security-class (x.7.x) 421 that only says "later" is a throttle: Gmail's "421
+        // 4.7.0 Try again later, closing connection." (the server cuts the session off);
+        // a 45x saying the same is a passing refusal of this one transaction.
         Rule::new("text.security_deferral", RateLimited)
+            .code(421)
             .enhanced("4.7.*")
             .any_phrase(["try again later", "try later", "please try again"])
             .unless("temporary")
