@@ -107,6 +107,11 @@ fn unescape(line: &[u8]) -> Vec<u8> {
 /// whole.
 fn unescape_into(line: &[u8], out: &mut Vec<u8>) {
     out.clear();
+    // Most lines hold no backslash: one memchr finds that out.
+    if !line.contains(&b'\\') {
+        out.extend_from_slice(line);
+        return;
+    }
     let mut rest = line;
     while let Some(i) = rest.iter().position(|&b| b == b'\\') {
         out.extend_from_slice(&rest[..i]);
