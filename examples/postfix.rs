@@ -182,8 +182,8 @@ fn throttled(
 ) -> Result<(u32, u32, u32, u32), Box<dyn std::error::Error>> {
     // The limits' defaults: the pauses find the server's anvil window (30 s, doubled
     // while it is still full), episodes keep the rate that filled it. The retries come
-    // back just after the test postgrey's 5 s greylisting, and the schedule is in
-    // seconds: a test server, not a provider.
+    // back just after the test postgrey's 5 s greylisting, and the schedule (the pace
+    // deferrals' retry too) is in seconds: a test server, not a provider.
     let limits = Limits::builder().build()?;
     let retry = RetryPolicy::builder()
         .greylist_delay(Duration::from_secs(6))
@@ -194,6 +194,9 @@ fn throttled(
             Duration::from_secs(20),
         ])
         .then_every(Duration::from_secs(30))
+        // A deferral for the pace ("too much mail") comes back once the route's pause
+        // for the window ends, not a minute later: seconds here too.
+        .route_retry(Some(Duration::from_secs(5)))
         .hint_floor(Duration::from_secs(5))
         .hint_spread(Duration::from_secs(2))
         .release_spread(Duration::from_secs(2))
