@@ -69,6 +69,8 @@ SOURCES_MORE = [
     ("rs+net-server-mail", r"^lib/.*\.pm$", "net-server-mail-source", "generic", "rs/net-server-mail:", "js"),
     ("siebenmann+smtpd", r"^[^/]*\.go$", "siebenmann-smtpd-source", "generic", "siebenmann/smtpd:", "c"),
     ("alfmel+rsmtpd", r"^rsmtpd/.*\.py$", "rsmtpd-source", "generic", "alfmel/rsmtpd:", "c"),
+    ("benningm+mtpolicyd", r"^lib/.*\.pm$", "mtpolicyd-source", "generic", "benningm/mtpolicyd:", "js"),
+    ("MWinther+mw_greylist", r"^mw_greylist/.*\.py$", "mw-greylist-source", "generic", "MWinther/mw_greylist:", "js"),
 ]
 
 LIT = {
@@ -236,6 +238,8 @@ def extract(sources, rows, more):
                 src = re.sub(crx, "", src, flags=re.M)
                 # rsmtpd's <server_name> is the server's own name
                 src = src.replace("<server_name>", "mx.example.com")
+                # mtpolicyd's CtIpRep messages: %IP% is the client's address, %REFID% a reference number
+                src = src.replace("%IP%", "192.0.2.1").replace("%REFID%", "10")
             lits = [l for l in literals(src, lang) if placeholders_ok(l)]
             # code and text given separately: respond(550, "text") / send(550, 'text')
             for m in re.finditer(r"\b(?:respond|send|reply|smtp_respond)\(\s*([45][0-9][0-9])\s*,\s*(['\"`])((?:(?!\2).)*)\2", src):
