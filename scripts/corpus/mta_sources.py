@@ -71,6 +71,8 @@ SOURCES_MORE = [
     ("alfmel+rsmtpd", r"^rsmtpd/.*\.py$", "rsmtpd-source", "generic", "alfmel/rsmtpd:", "c"),
     ("benningm+mtpolicyd", r"^lib/.*\.pm$", "mtpolicyd-source", "generic", "benningm/mtpolicyd:", "js"),
     ("MWinther+mw_greylist", r"^mw_greylist/.*\.py$", "mw-greylist-source", "generic", "MWinther/mw_greylist:", "js"),
+    ("policyd-weight+policyd-weight", r"^policyd-weight$", "policyd-weight-source", "generic", "policyd-weight/policyd-weight:", "js"),
+    ("proxmox+pmg-api", r"^src/PMG/.*\.pm$", "pmg-api-source", "generic", "proxmox/pmg-api:", "js"),
 ]
 
 LIT = {
