@@ -71,6 +71,8 @@ def load_out():
                    key=lambda f: (order.index(os.path.basename(f)[:-4]) if os.path.basename(f)[:-4] in order else 99, f))
     for f in files:
         name = os.path.basename(f)[:-4]
+        if name == "mta_more":
+            continue  # read last, below
         for line in open(f, encoding="utf-8"):
             r = line.rstrip("\n").split("\t")
             if name == "sisimai":  # reply, hint, source, kind
@@ -86,6 +88,11 @@ def load_out():
                 continue
             r = line.rstrip("\n").split("\t")
             yield (r[0], r[1], r[2], r[3], r[4])
+    # the MTA / filter sources of the corpus14c pass (mta_sources.py's SOURCES_MORE) come after them
+    p = os.path.join(HERE, "out", "mta_more.tsv")
+    if os.path.exists(p):
+        for line in open(p, encoding="utf-8"):
+            yield tuple(line.rstrip("\n").split("\t")[:5])
 
 
 def load_overrides():

@@ -48,6 +48,33 @@ SOURCES = [
     ("trusteddomainproject+OpenDMARC", r"^opendmarc/.*\.c$", "milters-source", "opendmarc", "trusteddomainproject/OpenDMARC:"),
 ]
 
+# Added in the corpus14c pass.  Written to out/mta_more.tsv, which build.py reads after gathered.tsv, so
+# no earlier row changes its representative or group.  The sixth column is how the literals are read
+# ("c": double-quoted literals, adjacent ones joined; "js": '...', "..." and `...`).  None of them is a
+# fork or copy of a repository above (mailpit's internal/smtpd, a copy of mhale/smtpd, and chrj/smtpd, built
+# on go-smtp's API, were left out; clamav-milter, OpenDKIM, OpenARC, sqlgrey, simscan, amavisd-milter and the
+# Haraka plugins give their texts without a literal code or fill them from variables, and yielded nothing).
+SOURCES_MORE = [
+    ("twisted+twisted", r"^src/twisted/mail/(smtp|protocols|relay|_cred)\.py$", "twisted-mail-source", "generic", "twisted/twisted:", "js"),
+    ("gen-smtp+gen_smtp", r"^src/(gen_smtp_server_session|smtp_server_example)\.erl$", "gen-smtp-source", "generic", "gen-smtp/gen_smtp:", "c"),
+    ("inbucket+inbucket", r"^pkg/server/smtp/.*\.go$", "inbucket-source", "generic", "inbucket/inbucket:", "c"),
+    ("simple-login+app", r"^(app/email/status\.py|email_handler\.py|app/[\w/]*\.py)$", "simplelogin-source", "simplelogin", "simple-login/app:", "c"),
+    ("smtpd+qpsmtpd", r"^(lib/.*\.pm|plugins/.*|qpsmtpd[-\w]*)$", "qpsmtpd-source", "qpsmtpd", "smtpd/qpsmtpd:", "c"),
+    ("rnwood+smtp4dev", r"^smtpserver/Rnwood\.SmtpServer/.*\.cs$", "smtp4dev-source", "generic", "rnwood/smtp4dev:", "c"),
+    ("mailhog+smtp", r"^[^/]*\.go$", "mailhog-source", "generic", "mailhog/smtp:", "c"),
+    ("moggers87+salmon", r"^salmon/.*\.py$", "salmon-source", "generic", "moggers87/salmon:", "c"),
+    ("Mailu+Mailu", r"^core/admin/mailu/internal/.*\.py$", "mailu-source", "mailu", "Mailu/Mailu:", "js"),
+    ("viridIT+vSMTP", r"^src/(?!vsmtp/vsmtp-test/).*\.(rs|rhai)$", "vsmtp-source", "vsmtp", "viridIT/vSMTP:", "c"),
+    ("postfwd+postfwd", r"^sbin/postfwd3$", "postfwd-source", "postfwd", "postfwd/postfwd:", "c"),
+    ("rs+net-server-mail", r"^lib/.*\.pm$", "net-server-mail-source", "generic", "rs/net-server-mail:", "js"),
+    ("siebenmann+smtpd", r"^[^/]*\.go$", "siebenmann-smtpd-source", "generic", "siebenmann/smtpd:", "c"),
+    ("alfmel+rsmtpd", r"^rsmtpd/.*\.py$", "rsmtpd-source", "generic", "alfmel/rsmtpd:", "c"),
+    ("benningm+mtpolicyd", r"^lib/.*\.pm$", "mtpolicyd-source", "generic", "benningm/mtpolicyd:", "js"),
+    ("MWinther+mw_greylist", r"^mw_greylist/.*\.py$", "mw-greylist-source", "generic", "MWinther/mw_greylist:", "js"),
+    ("policyd-weight+policyd-weight", r"^policyd-weight$", "policyd-weight-source", "generic", "policyd-weight/policyd-weight:", "js"),
+    ("proxmox+pmg-api", r"^src/PMG/.*\.pm$", "pmg-api-source", "generic", "proxmox/pmg-api:", "js"),
+]
+
 LIT = {
     "c": re.compile(r'"((?:[^"\\\n]|\\.)*)"'),
     "js": re.compile(r'"((?:[^"\\\n]|\\.)*)"|\'((?:[^\'\\\n]|\\.)*)\'|`((?:[^`\\]|\\.)*)`'),
@@ -136,17 +163,67 @@ def literals(src, lang):
     return out
 
 
+def more_calls(src, repo):
+    """Call forms of the SOURCES_MORE servers (not applied to SOURCES, whose rows stay as they were)."""
+    out = []
+    # Twisted: self.sendCode(550, b"text")
+    for m in re.finditer(r"\bsendCode\(\s*([45][0-9][0-9])\s*,\s*b?(['\"])((?:(?!\2)[^\\\n]|\\.)*)\2", src):
+        out.append(m.group(1) + " " + m.group(3))
+    # MailHog: &Reply{550, []string{"text"}, nil}
+    for m in re.finditer(r"Reply\{\s*([45][0-9][0-9]),\s*\[\]string\{\s*\"((?:[^\"\\\n]|\\.)*)\"\s*\}", src):
+        out.append(m.group(1) + " " + m.group(2))
+    # smtp4dev: new SmtpResponse(StandardSmtpResponseCode.Name, "text"); the names' numbers are read from
+    # its own StandardSmtpResponseCode.cs
+    if repo == "rnwood+smtp4dev":
+        enum = dict(re.findall(r"(\w+)\s*=\s*(\d{3})", show(repo, "smtpserver/Rnwood.SmtpServer/StandardSmtpResponseCode.cs").decode()))
+        for m in re.finditer(r"new SmtpResponse\(\s*StandardSmtpResponseCode\.(\w+)\s*,\s*\"((?:[^\"\\\n]|\\.)*)\"\s*\)", src):
+            if m.group(1) in enum:
+                out.append(enum[m.group(1)] + " " + m.group(2))
+    # vSMTP: ReplyCode::Code{ code: 451 }, "text" / ReplyCode::Enhanced{ code: 554, enhanced: "5.5.1".to_string() }, "text",
+    # and its rule engine's codes.rhai: #{ code: 550, enhanced: "5.7.23", text: "text" }
+    for m in re.finditer(r"ReplyCode::Code\{\s*code:\s*([45][0-9][0-9])\s*\}\s*,\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
+        out.append(m.group(1) + " " + m.group(2))
+    for m in re.finditer(r"ReplyCode::Enhanced\{\s*code:\s*([45][0-9][0-9]),\s*enhanced:\s*\"([245]\.\d{1,3}\.\d{1,3})\"\.to_string\(\)\s*\}\s*,\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
+        out.append(f"{m.group(1)} {m.group(2)} {m.group(3)}")
+    for m in re.finditer(r"#\{\s*code:\s*([45][0-9][0-9]),\s*enhanced:\s*\"([245]\.\d{1,3}\.\d{1,3})\",\s*text:\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
+        out.append(f"{m.group(1)} {m.group(2)} {m.group(3)}")
+    # rsmtpd: class SmtpResponse451: _smtp_code = 451 / _message = "text"
+    for m in re.finditer(r"_smtp_code\s*=\s*([45][0-9][0-9])\s*\n\s*_message\s*=\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
+        out.append(m.group(1) + " " + m.group(2))
+    # postfwd's manual (POD in the script): action=450 4.7.1 text, action=rate(client_address/30/3600/450 4.7.1 text)
+    if repo == "postfwd+postfwd":
+        for m in re.finditer(r"action=(?:rate|size|rcpt)\([^/)\n]+/[\d.]+/\d+/([45][0-9][0-9] [^)\n]*)\)", src):
+            out.append(m.group(1))
+        for m in re.finditer(r"action=([45][0-9][0-9] [245]\.\d\.\d [^\n;]*)", src):
+            out.append(m.group(1).strip())
+    return out
+
+
+def more_usable(t):
+    # Perl / Erlang / C# interpolation left in the text: the literal goes on in a variable
+    return not re.search(r"\$\w|~[spwa]\b|\{\w+\}|\\[rn]", t)
+
+
 def main():
     rows = []
-    for repo, rx, group, prov, pre in SOURCES:
+    extract(SOURCES, rows, False)
+    write("mta", rows)
+    more = []
+    extract(SOURCES_MORE, more, True)
+    write("mta_more", more)
+
+
+def extract(sources, rows, more):
+    for src_entry in sources:
+        repo, rx, group, prov, pre = src_entry[:5]
         try:
             files = [p for p in ls(repo) if re.search(rx, p)]
         except Exception as e:
             print("skip", repo, e)
             continue
         n0 = len(rows)
-        lang = "c" if repo.split("+")[0] in ("cmail-mta", "davidmoten", "greenmail-mail-test", "sagredo-dev", "svarshavchik", "mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
-        if repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "poolpOrg", "mbhangui", "davidmoten", "greenmail-mail-test", "cmail-mta", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
+        lang = src_entry[5] if more else "c" if repo.split("+")[0] in ("cmail-mta", "davidmoten", "greenmail-mail-test", "sagredo-dev", "svarshavchik", "mbhangui", "vdukhovni", "Exim", "hrs-allbsd", "notqmail", "OpenSMTPD", "kou") else "js"
+        if not more and repo.startswith(("stalwartlabs", "foxcpp", "mjl-", "KumoCorp", "hmailserver", "poolpOrg", "mbhangui", "davidmoten", "greenmail-mail-test", "cmail-mta", "emersion", "mhale", "albertito", "cyrusimap", "dovecot", "phires", "trusteddomain")):
             lang = "c"
         for p in files:
             if "/test" in p or p.startswith("test") or "_test." in p:
@@ -157,6 +234,14 @@ def main():
                 continue
             if p.endswith(".rs") and "#[cfg(test)]" in src:
                 src = src[: src.index("#[cfg(test)]")]
+            if more:
+                # commented-out code is never sent: drop whole comment lines (#, %, //)
+                crx = r"^[ \t]*%.*$" if p.endswith(".erl") else r"^[ \t]*//.*$" if re.search(r"\.(go|rs|cs|rhai)$", p) else r"^[ \t]*#(?![\[!]).*$"
+                src = re.sub(crx, "", src, flags=re.M)
+                # rsmtpd's <server_name> is the server's own name
+                src = src.replace("<server_name>", "mx.example.com")
+                # mtpolicyd's CtIpRep messages: %IP% is the client's address, %REFID% a reference number
+                src = src.replace("%IP%", "192.0.2.1").replace("%REFID%", "10")
             lits = [l for l in literals(src, lang) if placeholders_ok(l)]
             # code and text given separately: respond(550, "text") / send(550, 'text')
             for m in re.finditer(r"\b(?:respond|send|reply|smtp_respond)\(\s*([45][0-9][0-9])\s*,\s*(['\"`])((?:(?!\2).)*)\2", src):
@@ -177,14 +262,15 @@ def main():
             # Go SMTPError{Code: 550, EnhancedCode: ...{5, 7, 1}, Message: "..."}
             for m in re.finditer(r"Code:\s*([45][0-9][0-9]),\s*EnhancedCode:\s*[\w.]*EnhancedCode\{(\d), (\d+), (\d+)\},\s*Message:\s*\"((?:[^\"\\\n]|\\.)*)\"", src):
                 lits.append(f"{m.group(1)} {m.group(2)}.{m.group(3)}.{m.group(4)} {m.group(5)}")
+            if more:
+                lits += more_calls(src, repo)
             for lit in lits:
                 if not placeholders_ok(lit):
                     continue
                 t = fill(lit, not repo.startswith("OpenSMTPD"))
-                if usable(t):
+                if usable(t) and (not more or more_usable(t)):
                     rows.append((t, "", prov, pre + p + " (reply template; placeholders filled)", group))
         print(group, len(rows) - n0)
-    write("mta", rows)
 
 
 main()
