@@ -87,9 +87,41 @@ struct Compiled {
     retry: Option<bool>,
     scope: Option<super::Scope>,
     retry_after: Option<std::time::Duration>,
+    /// The rule's regex, with its pattern for the shadowing test.
+    #[cfg(feature = "regex")]
+    regex: Option<(regex::Regex, std::borrow::Cow<'static, str>)>,
 }
 
 impl Compiled {
+    /// Whether the rule's regex, if any, matches the reply's text.
+    #[cfg(feature = "regex")]
+    fn regex_fits(&self, reply: &Reply) -> bool {
+        self.regex
+            .as_ref()
+            .is_none_or(|(regex, _)| regex.is_match(reply.text()))
+    }
+
+    #[cfg(not(feature = "regex"))]
+    fn regex_fits(&self, _reply: &Reply) -> bool {
+        true
+    }
+
+    /// Whether every reply the `later` rule's regex lets through, this rule's lets
+    /// through too: it has none, or the same pattern.
+    #[cfg(feature = "regex")]
+    fn regex_covers(&self, later: &Compiled) -> bool {
+        match (&self.regex, &later.regex) {
+            (None, _) => true,
+            (Some((_, mine)), Some((_, theirs))) => mine == theirs,
+            (Some(_), None) => false,
+        }
+    }
+
+    #[cfg(not(feature = "regex"))]
+    fn regex_covers(&self, _later: &Compiled) -> bool {
+        true
+    }
+
     fn decision(&self) -> Decision {
         Decision {
             id: self.id.clone(),
@@ -318,6 +350,19 @@ impl Inner {
                 retry: rule.retry,
                 scope: rule.scope,
                 retry_after: rule.retry_after,
+                #[cfg(feature = "regex")]
+                regex: match &rule.regex {
+                    None => None,
+                    Some(pattern) => {
+                        let regex =
+                            regex::Regex::new(pattern).map_err(|e| RuleError::BadRegex {
+                                id: id.to_owned(),
+                                pattern: pattern.to_string(),
+                                reason: e.to_string(),
+                            })?;
+                        Some((regex, pattern.clone()))
+                    }
+                },
             });
         }
         let mut marker_of = Vec::new();
@@ -406,6 +451,7 @@ impl Inner {
                     && rule.groups.iter().all(|g| g.iter().any(|&p| found(p)))
                     && !rule.unless.iter().any(|&p| found(p))
                     && rule.provider.is_none_or(provider_seen)
+                    && rule.regex_fits(reply)
             });
         let registry = match (self.registry_from, rule) {
             // Like the rules' default code range, the registry judges failures only.
@@ -517,7 +563,8 @@ impl Inner {
                         .iter()
                         .any(|&lu| contains(phrase(eu), phrase(lu)))
                 });
-                if codes && enhanced && provider && groups && unless {
+                let regex = earlier.regex_covers(later);
+                if codes && enhanced && provider && groups && unless && regex {
                     out.push((i, j));
                     break;
                 }
