@@ -559,3 +559,45 @@ fn destination_for_named_site_matches_file_key() {
     let d = Destination::new("example.org").unwrap();
     assert_eq!(limits.site_limits(d.site()).pair.sessions, Some(2));
 }
+
+// ---- the README tells the truth ----
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+#[test]
+fn readme_shows_the_example_file_and_the_kumo_report() {
+    let readme = readme();
+    let example = std::fs::read_to_string(data("limits.toml")).unwrap();
+    assert!(readme.contains(&format!("```toml\n{example}```")));
+    let fixture = std::fs::read_to_string(data("kumo/unmapped.toml")).unwrap();
+    assert!(readme.contains(&format!("```toml\n{fixture}```")));
+    let (_, report) = LimitsFile::from_kumo_shaping(&fixture).unwrap();
+    assert!(
+        readme.contains(&format!("```text\n{report}```")),
+        "{report}"
+    );
+}
+
+#[test]
+fn readme_error_messages_are_the_real_ones() {
+    let readme = readme();
+    for text in [
+        "[default]\nrate = \"10/s\"\nsesions = 4\n",
+        "[default]\nsessions = 2\n\n[sites.acme]\nsessions = 8\n\nrate = \"100/mn\"\n",
+        "[escalation]\nwindow = \"1 hour and a bit\"\n",
+        "[default]\nsessions = -3\n",
+        "[default]\nsessions = 0\n",
+        "[[rules]]\nid = \"a\"\ncategory = \"policy\"\nphrase = \"x\"\n\n\
+         [[rules]]\nid = \"a\"\ncategory = \"policy\"\nphrase = \"y\"\n",
+    ] {
+        let message = error(text).to_string().replace("(text)", "limits.toml");
+        // The README shortens the list of accepted forms after the first one.
+        let shown = match message.find(", \"") {
+            Some(cut) => format!("{}, …", &message[..cut]),
+            None => message.clone(),
+        };
+        assert!(readme.contains(&shown), "README lacks: {shown}");
+    }
+}
