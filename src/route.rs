@@ -340,6 +340,28 @@ mod tests {
     }
 
     #[test]
+    fn sites_by_domain_suffix_and_mx_host() {
+        let sites = Sites::new()
+            .domain_suffix("acme", ".acme.example")
+            .unwrap()
+            .mx_host("relay", "in.relay.example")
+            .unwrap()
+            .mx_suffix("hosted", "mx.hosted.example")
+            .unwrap();
+        let site = |d: &str, mx: Option<&str>| sites.destination(d, mx).unwrap().site().to_string();
+        assert_eq!(site("acme.example", None), "acme");
+        assert_eq!(site("eu.acme.example", None), "acme");
+        assert_eq!(site("notacme.example", None), "notacme.example");
+        assert_eq!(site("x.example", Some("in.relay.example")), "relay");
+        assert_eq!(site("x.example", Some("a.in.relay.example")), "x.example");
+        assert_eq!(site("x.example", Some("a.mx.hosted.example")), "hosted");
+        // A domain suffix decides before an MX match.
+        assert_eq!(site("eu.acme.example", Some("in.relay.example")), "acme");
+        assert!(Sites::new().is_empty() && !sites.is_empty());
+        assert!(Sites::new().domain_suffix("acme", "bad..suffix").is_err());
+    }
+
+    #[test]
     fn groups_by_provider() {
         let site = |d: &str, mx: Option<&str>| {
             let mut dest = Destination::new(d).unwrap();

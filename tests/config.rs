@@ -601,3 +601,21 @@ fn readme_error_messages_are_the_real_ones() {
         assert!(readme.contains(&shown), "README lacks: {shown}");
     }
 }
+
+#[test]
+fn presets_can_be_turned_off_and_warm_up_on() {
+    let file = LimitsFile::from_toml(
+        "presets = false\n[default]\nsessions = 7\n[warm_up]\nschedule = \"sendgrid\"\n",
+    )
+    .unwrap();
+    let limits = file.apply(Limits::builder()).build().unwrap();
+    let google = limits.site_limits(&Site::Provider(Provider::Google));
+    assert_eq!(
+        (google.pair.sessions, google.deliveries_per_session),
+        (Some(7), Some(100))
+    );
+    let e = error("[warm_up]\nschedule = \"fast\"\n");
+    assert_eq!(e.key(), "warm_up.schedule");
+    let e = error("[warm_up]\nfirst_sends = { \"not-an-ip\" = \"1d\" }\n");
+    assert_eq!(e.key(), "warm_up.first_sends.not-an-ip");
+}

@@ -608,3 +608,93 @@ fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
 fn first_provider(providers: u32) -> Option<Provider> {
     (providers != 0).then(|| MARKERS[providers.trailing_zeros() as usize].0)
 }
+
+#[cfg(all(test, feature = "regex"))]
+mod regex_tests {
+    use super::*;
+
+    fn reply(text: &str) -> Reply {
+        Reply::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_regex_rule_matches_the_text_after_its_other_conditions() {
+        let classifier = Classifier::builder()
+            .rule(
+                Rule::new("t.ticket", Category::Reputation)
+                    .class(5)
+                    .regex(r"(?i)ticket #[0-9]{6}\b"),
+            )
+            .build()
+            .unwrap();
+        let c = classifier.classify(&reply("554 Refused, see Ticket #123456"));
+        assert_eq!(
+            (c.rule.as_str(), c.category),
+            ("t.ticket", Category::Reputation)
+        );
+        // The code range still applies, and the regex sees the text without codes.
+        assert_ne!(
+            classifier
+                .classify(&reply("454 ticket #123456"))
+                .rule
+                .as_str(),
+            "t.ticket"
+        );
+        assert_ne!(
+            classifier
+                .classify(&reply("554 ticket #12345"))
+                .rule
+                .as_str(),
+            "t.ticket"
+        );
+        let anchored = Classifier::builder()
+            .rule(Rule::new("t.anchored", Category::Policy).regex("^554"))
+            .build()
+            .unwrap();
+        assert_ne!(
+            anchored.classify(&reply("554 no")).rule.as_str(),
+            "t.anchored"
+        );
+    }
+
+    #[test]
+    fn a_bad_regex_is_a_rule_error() {
+        let error = Classifier::builder()
+            .rule(Rule::new("t.bad", Category::Policy).regex("(unclosed"))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(error, RuleError::BadRegex { ref id, .. } if id == "t.bad"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn shadowing_counts_the_regex() {
+        let same = Classifier::builder()
+            .rule(Rule::new("t.a", Category::Policy).regex("x+"))
+            .rule(Rule::new("t.b", Category::Content).regex("x+").class(5))
+            .build();
+        assert!(matches!(same, Err(RuleError::Shadowed { .. })));
+        // A later rule with a regex of its own is narrower than an earlier one
+        // without: shadowed. The other way round it is not.
+        let narrower = Classifier::builder()
+            .rule(Rule::new("t.a", Category::Policy).phrase("denied"))
+            .rule(
+                Rule::new("t.b", Category::Content)
+                    .phrase("denied")
+                    .regex("d+"),
+            )
+            .build();
+        assert!(matches!(narrower, Err(RuleError::Shadowed { .. })));
+        Classifier::builder()
+            .rule(
+                Rule::new("t.a", Category::Policy)
+                    .phrase("denied")
+                    .regex("d+"),
+            )
+            .rule(Rule::new("t.b", Category::Content).phrase("denied"))
+            .build()
+            .unwrap();
+    }
+}
