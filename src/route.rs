@@ -180,13 +180,21 @@ impl Destination {
 /// domain ([`group`](Sites::group)), a domain suffix
 /// ([`domain_suffix`](Sites::domain_suffix)), its exact MX host
 /// ([`mx_host`](Sites::mx_host)), an MX suffix ([`mx_suffix`](Sites::mx_suffix));
-/// suffixes are tried in the order added.
+/// suffixes are tried in the order added. A site named after a provider
+/// (`"google"`, see [`Provider::as_str`]) is that provider's site.
 #[derive(Clone, Debug, Default)]
 pub struct Sites {
     domains: HashMap<Arc<str>, Arc<str>>,
     domain_suffixes: Vec<(Arc<str>, Arc<str>)>,
     mx_hosts: HashMap<Arc<str>, Arc<str>>,
     mx_suffixes: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// The site a name given to [`Sites`] stands for: a provider's name
+/// ([`Provider::as_str`]) is that provider's site, so that its preset and limits
+/// apply; any other name is a site of its own.
+pub(crate) fn site_named(name: Arc<str>) -> Site {
+    Provider::from_name(&name).map_or(Site::Named(name), Site::Provider)
 }
 
 /// Whether `name` is `suffix` (written `.example.net`) or ends with it.
@@ -275,7 +283,7 @@ impl Sites {
             .or_else(|| by_suffix(&self.domain_suffixes, domain))
             .or_else(by_mx);
         if let Some(name) = found {
-            destination = destination.with_site(Site::Named(name));
+            destination = destination.with_site(site_named(name));
         }
         Ok(destination)
     }
@@ -359,6 +367,9 @@ mod tests {
         assert_eq!(site("eu.acme.example", Some("in.relay.example")), "acme");
         assert!(Sites::new().is_empty() && !sites.is_empty());
         assert!(Sites::new().domain_suffix("acme", "bad..suffix").is_err());
+        let google = Sites::new().group("google", ["corp.example"]).unwrap();
+        let d = google.destination("corp.example", None).unwrap();
+        assert_eq!(d.site(), &Site::Provider(Provider::Google));
     }
 
     #[test]

@@ -619,3 +619,27 @@ fn presets_can_be_turned_off_and_warm_up_on() {
     let e = error("[warm_up]\nfirst_sends = { \"not-an-ip\" = \"1d\" }\n");
     assert_eq!(e.key(), "warm_up.first_sends.not-an-ip");
 }
+
+#[test]
+fn kumo_provider_named_after_a_known_provider_is_that_provider() {
+    let (file, report) = LimitsFile::from_kumo_shaping(
+        "[provider.\"yahoo\"]\nmatch = [{MXSuffix = \".yahoodns.net\"}]\nmax_deliveries_per_connection = 15\n",
+    )
+    .unwrap();
+    assert!(report.is_empty(), "{report}");
+    let limits = file.apply(Limits::builder()).build().unwrap();
+    let d = file
+        .sites()
+        .destination("example.com", Some("mta5.am0.yahoodns.net"))
+        .unwrap();
+    assert_eq!(d.site(), &Site::Provider(Provider::Yahoo));
+    // Over Yahoo's preset (10 sessions), with the file's messages per session.
+    let yahoo = limits.site_limits(d.site());
+    assert_eq!(
+        (yahoo.pair.sessions, yahoo.deliveries_per_session),
+        (Some(10), Some(15))
+    );
+    // Yahoo's own domains, without their MX, get the same limits.
+    let plain = Destination::new("yahoo.com").unwrap();
+    assert_eq!(limits.site_limits(plain.site()), yahoo);
+}

@@ -273,10 +273,11 @@ fn sites(
     Ok(())
 }
 
-/// The site a file's site name stands for: the name itself, lowercase, as
-/// [`Sites`](crate::route::Sites) and [`Destination`](crate::route::Destination) name it.
+/// The site a file's site name stands for: the name, lowercase, as
+/// [`Sites`](crate::route::Sites) names it (a provider's name is the provider's site).
 pub(super) fn named_site(name: &str) -> Result<Site, crate::error::RouteError> {
-    crate::route::Destination::new(name).map(|d| Site::Named(std::sync::Arc::from(d.domain())))
+    crate::route::Destination::new(name)
+        .map(|d| crate::route::site_named(std::sync::Arc::from(d.domain())))
 }
 
 fn providers(
