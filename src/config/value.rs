@@ -187,4 +187,54 @@ mod tests {
             Err(RateProblem::Invalid(ConfigError::TooLong { .. }))
         ));
     }
+
+    proptest::proptest! {
+        /// Every `count/unit` a rate may be written as is that many per that unit,
+        /// burst 1 (or the count, for KumoMTA's files), with any digit grouping.
+        #[test]
+        fn written_rates_are_that_many_per_that_period(
+            count in 1u32..1_000_000,
+            unit in proptest::sample::select(vec![
+                ("s", 1u64), ("sec", 1), ("second", 1), ("m", 60), ("min", 60),
+                ("minute", 60), ("h", 3600), ("hr", 3600), ("hour", 3600),
+                ("d", 86_400), ("day", 86_400),
+            ]),
+            grouped in proptest::bool::ANY,
+        ) {
+            let written = if grouped {
+                let digits = count.to_string();
+                let mut out = String::new();
+                for (i, c) in digits.chars().enumerate() {
+                    if i > 0 && (digits.len() - i) % 3 == 0 {
+                        out.push('_');
+                    }
+                    out.push(c);
+                }
+                out
+            } else {
+                count.to_string()
+            };
+            let text = format!("{written}/{}", unit.0);
+            let per = Duration::from_secs(unit.1);
+            if let Ok(expected) = Rate::new(count, per) {
+                proptest::prop_assert_eq!(rate(&text, false), Ok(expected));
+                let kumo = rate(&text, true).unwrap();
+                proptest::prop_assert_eq!((kumo.count(), kumo.per(), kumo.burst()), (count, per, count));
+            }
+        }
+
+        /// `NhNmNs` (and the same with spaces and English names) is the sum of its parts.
+        #[test]
+        fn written_durations_are_the_sum_of_their_parts(
+            h in 0u32..1000, m in 0u32..1000, s in 0u32..1000, spaced in proptest::bool::ANY,
+        ) {
+            let text = if spaced {
+                format!("{h} hours {m} minutes {s} seconds")
+            } else {
+                format!("{h}h{m}m{s}s")
+            };
+            let expected = Duration::from_secs(u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(s));
+            proptest::prop_assert_eq!(duration(&text), Some(expected));
+        }
+    }
 }
