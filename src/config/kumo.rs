@@ -6,6 +6,9 @@
 use std::fmt;
 use std::ops::Range;
 
+use toml::de::DeValue;
+use toml::Spanned;
+
 use super::doc::{join, Doc, Table, Value};
 use super::file::{check_rules, named_site};
 use super::{LimitsFile, SiteSet};
@@ -99,12 +102,13 @@ mod why {
          its codes; a pattern anchored on a code never matches (use a rule in this crate's \
          layout with `code` / `enhanced`)";
     pub(super) const ACTION_LIST: &str = "a list of actions: only one action per entry is read";
+    pub(super) const NO_REGEX: &str = "an automation entry without a regex matches nothing";
     pub(super) const GLOBAL_RULES: &str = "automation rules classify replies from every site, \
          not only this table's (their texts are usually the provider's own)";
 }
 
 /// Where mapped keys go.
-enum Table_<'s> {
+enum Place<'s> {
     Default,
     Domain,
     Provider {
@@ -136,7 +140,7 @@ pub(super) fn read(doc: &Doc<'_>) -> Result<(LimitsFile, KumoReport), FileError>
         match name {
             "default" => {
                 let table = doc.table(value, &path)?;
-                let set = reader.limits(table, &path, Table_::Default)?;
+                let set = reader.limits(table, &path, Place::Default)?;
                 reader.file.default = set;
             }
             "provider" => {
@@ -149,7 +153,7 @@ pub(super) fn read(doc: &Doc<'_>) -> Result<(LimitsFile, KumoReport), FileError>
                 let site = Destination::new(domain)
                     .map(|d| d.site().clone())
                     .map_err(|e| doc.error(&key.span(), &path, FileErrorKind::Route(e)))?;
-                let set = reader.limits(table, &path, Table_::Domain)?;
+                let set = reader.limits(table, &path, Place::Domain)?;
                 reader.file.sites.push((site, set));
             }
         }
@@ -207,7 +211,7 @@ impl Reader<'_, '_> {
         let set = self.limits(
             table,
             &path,
-            Table_::Provider {
+            Place::Provider {
                 connection_limit_wins: table.get("provider_connection_limit").is_none(),
                 name,
             },
@@ -221,11 +225,11 @@ impl Reader<'_, '_> {
         &mut self,
         table: &Table<'_>,
         path: &str,
-        kind: Table_<'_>,
+        kind: Place<'_>,
     ) -> Result<SiteSet, FileError> {
         let doc = self.doc;
         let mut set = SiteSet::default();
-        let is_default = matches!(kind, Table_::Default);
+        let is_default = matches!(kind, Place::Default);
         for (key, v) in table.iter() {
             let name = key.get_ref().as_ref();
             let p = join(path, name);
@@ -233,7 +237,7 @@ impl Reader<'_, '_> {
             match name {
                 "connection_limit" | "provider_connection_limit" => {
                     let wins = match kind {
-                        Table_::Provider {
+                        Place::Provider {
                             connection_limit_wins,
                             ..
                         } => {
@@ -256,7 +260,7 @@ impl Reader<'_, '_> {
                 }
                 "max_message_rate" | "provider_max_message_rate" => {
                     if name == "provider_max_message_rate"
-                        && !matches!(kind, Table_::Provider { .. })
+                        && !matches!(kind, Place::Provider { .. })
                     {
                         self.unmapped(&span, p, why::NO_COUNTERPART);
                         continue;
@@ -316,7 +320,7 @@ impl Reader<'_, '_> {
                 | "enable_mta_sts" => self.unmapped(&span, p, why::TLS),
                 "max_recipients_per_message" => self.unmapped(&span, p, why::RECIPIENTS),
                 "match" => match kind {
-                    Table_::Provider { name: site, .. } => self.matches(site, v, &p)?,
+                    Place::Provider { name: site, .. } => self.matches(site, v, &p)?,
                     _ => self.unmapped(&span, p, why::NO_COUNTERPART),
                 },
                 "sources" => {
@@ -407,41 +411,34 @@ impl Reader<'_, '_> {
             self.unmapped(&entry.span(), path.to_owned(), why::ACTION);
             return Ok(());
         };
-        let (mut rule_of, reason): (Box<dyn FnMut(Rule) -> Rule>, &'static str) = match action
-            .get_ref()
-        {
-            v if v.as_str() == Some("Suspend") => (
-                Box::new(move |rule: Rule| {
-                    let rule = rule.retry(true).scope(Scope::Route);
-                    match duration {
-                        Some(d) => rule.retry_after(d),
-                        None => rule,
-                    }
-                }),
-                why::SUSPEND,
-            ),
-            v if v.as_str() == Some("Bounce") => (
-                Box::new(|rule: Rule| rule.retry(false).scope(Scope::Message)),
-                why::BOUNCE,
-            ),
-            toml::de::DeValue::Table(t) if t.get("SetConfig").is_some() => {
-                let set = t.get("SetConfig").map(Spanned_::get_ref);
-                let name = set
-                    .and_then(|s| s.as_table())
+        // What the action makes of a matching reply: its category, whether to retry,
+        // its scope, and why that is not quite KumoMTA's action.
+        let (category, retry, scope, reason) = match action.get_ref() {
+            v if v.as_str() == Some("Suspend") => {
+                (Category::RateLimited, true, Scope::Route, why::SUSPEND)
+            }
+            v if v.as_str() == Some("Bounce") => {
+                (Category::Policy, false, Scope::Message, why::BOUNCE)
+            }
+            DeValue::Table(t) if t.get("SetConfig").is_some() => {
+                let name = t
+                    .get("SetConfig")
+                    .and_then(|s| s.get_ref().as_table())
                     .and_then(|s| s.get("name"))
                     .and_then(|n| n.get_ref().as_str());
                 match name {
                     Some("max_message_rate" | "provider_max_message_rate") => (
-                        Box::new(|rule: Rule| rule.retry(true)),
+                        Category::RateLimited,
+                        true,
+                        Scope::Route,
                         why::SET_CONFIG_ADAPTS,
                     ),
                     Some(
                         "connection_limit" | "provider_connection_limit" | "max_connection_rate",
                     ) => (
-                        Box::new(|rule: Rule| {
-                            let id = rule.id().to_owned();
-                            Rule::new(id, Category::TooManyConnections).retry(true)
-                        }),
+                        Category::TooManyConnections,
+                        true,
+                        Scope::Connection,
                         why::SET_CONFIG_ADAPTS,
                     ),
                     _ => {
@@ -450,7 +447,7 @@ impl Reader<'_, '_> {
                     }
                 }
             }
-            toml::de::DeValue::Array(_) => {
+            DeValue::Array(_) => {
                 self.unmapped(&action.span(), action_path, why::ACTION_LIST);
                 return Ok(());
             }
@@ -460,17 +457,9 @@ impl Reader<'_, '_> {
             }
         };
         if patterns.is_empty() {
-            self.unmapped(
-                &entry.span(),
-                path.to_owned(),
-                "an automation entry without a regex",
-            );
+            self.unmapped(&entry.span(), path.to_owned(), why::NO_REGEX);
             return Ok(());
         }
-        let category = match reason {
-            why::BOUNCE => Category::Policy,
-            _ => Category::RateLimited,
-        };
         let regex = if patterns.len() == 1 {
             patterns.remove(0)
         } else {
@@ -481,7 +470,15 @@ impl Reader<'_, '_> {
                 .join("|")
         };
         let id = format!("kumo.{path}");
-        let rule = rule_of(Rule::new(id, category)).regex(regex);
+        let mut rule = Rule::new(id, category)
+            .retry(retry)
+            .scope(scope)
+            .regex(regex);
+        // Only a suspension lasts for the entry's duration; SetConfig's duration is
+        // the adaptive controller's to decide (reported above).
+        if let (why::SUSPEND, Some(duration)) = (reason, duration) {
+            rule = rule.retry_after(duration);
+        }
         self.approximated(&action.span(), action_path, reason);
         if scoped {
             self.approximated(&entry.span(), path.to_owned(), why::GLOBAL_RULES);
@@ -491,15 +488,13 @@ impl Reader<'_, '_> {
     }
 }
 
-use toml::Spanned as Spanned_;
-
 /// A value with KumoMTA's `local:` prefix removed (this crate's limits are local
 /// unless shared through a store).
 fn strip_local<'i>(v: &Value<'i>) -> Value<'i> {
     match v.get_ref().as_str().and_then(|s| s.strip_prefix("local:")) {
-        Some(rest) => Spanned_::new(
+        Some(rest) => Spanned::new(
             v.span(),
-            toml::de::DeValue::String(std::borrow::Cow::Owned(rest.to_owned())),
+            DeValue::String(std::borrow::Cow::Owned(rest.to_owned())),
         ),
         None => v.clone(),
     }
