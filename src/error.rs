@@ -134,6 +134,16 @@ pub enum RuleError {
         /// The bound.
         max: usize,
     },
+    /// A rule's regular expression (feature `regex`) does not compile.
+    #[error("rule {id:?}: regex {pattern:?} does not compile: {reason}")]
+    BadRegex {
+        /// The rule's id.
+        id: String,
+        /// The pattern given.
+        pattern: String,
+        /// The regex crate's explanation.
+        reason: String,
+    },
     /// The phrase automaton could not be built.
     #[error("the phrase matcher could not be built: {0}")]
     Matcher(String),
@@ -189,6 +199,121 @@ pub enum ConfigError {
         /// The largest value accepted.
         max: std::time::Duration,
     },
+}
+
+/// A configuration file (feature `config`) could not be used: where, and what is wrong.
+///
+/// Its text is `file:line: key: what is wrong`, as in
+/// `limits.toml:7: sites.acme.rate: "100/mn" is not a rate; expected a rate such as …`.
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+#[derive(Debug, Clone, Error)]
+#[error("{}{}: {}", self.place(), if self.0.key.is_empty() { String::new() } else { format!(" {}", self.0.key) }, self.0.kind)]
+pub struct FileError(Box<FileErrorParts>);
+
+#[cfg(feature = "config")]
+#[derive(Debug, Clone)]
+struct FileErrorParts {
+    file: Option<std::path::PathBuf>,
+    line: Option<usize>,
+    key: String,
+    kind: FileErrorKind,
+}
+
+#[cfg(feature = "config")]
+impl FileError {
+    pub(crate) fn new(
+        file: Option<std::path::PathBuf>,
+        line: Option<usize>,
+        key: String,
+        kind: FileErrorKind,
+    ) -> Self {
+        Self(Box::new(FileErrorParts {
+            file,
+            line,
+            key,
+            kind,
+        }))
+    }
+
+    /// The file, when the text was read from one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.0.file.as_deref()
+    }
+
+    /// The 1-based line of the key or value at fault, when the error has one.
+    pub fn line(&self) -> Option<usize> {
+        self.0.line
+    }
+
+    /// The key's path in the file, as `sites.acme.rate` or `rules[2].category`
+    /// (empty for errors of the whole file).
+    pub fn key(&self) -> &str {
+        &self.0.key
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> &FileErrorKind {
+        &self.0.kind
+    }
+
+    fn place(&self) -> String {
+        let file = self
+            .0
+            .file
+            .as_ref()
+            .map_or_else(|| "(text)".to_owned(), |f| f.display().to_string());
+        match self.0.line {
+            Some(line) => format!("{file}:{line}:"),
+            None => format!("{file}:"),
+        }
+    }
+}
+
+/// What is wrong in a configuration file; see [`FileError`].
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum FileErrorKind {
+    /// The file could not be read.
+    #[error("cannot be read: {0}")]
+    Io(Cause),
+    /// The text is not TOML.
+    #[error("not valid TOML: {0}")]
+    Syntax(String),
+    /// A key this place does not have (a typo is not silently ignored).
+    #[error("unknown key; allowed here: {}", allowed.join(", "))]
+    UnknownKey {
+        /// The keys this table may hold.
+        allowed: &'static [&'static str],
+    },
+    /// A value of the wrong TOML type.
+    #[error("expected {expected}, found a {found}")]
+    WrongType {
+        /// What the key takes.
+        expected: &'static str,
+        /// The TOML type found.
+        found: &'static str,
+    },
+    /// A value of the right type that is not one of the accepted forms (a bad rate,
+    /// a bad duration, a negative count, an unknown category).
+    #[error("{found} is not accepted; expected {expected}")]
+    BadValue {
+        /// The value as written.
+        found: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// A value the limits' own checks refuse (a zero, too long a pause).
+    #[error("{0}")]
+    Invalid(ConfigError),
+    /// A classification rule the classifier refuses.
+    #[error("{0}")]
+    Rule(RuleError),
+    /// A domain, MX host or site name that is not a DNS name.
+    #[error("{0}")]
+    Route(RouteError),
 }
 
 /// A route could not be built.

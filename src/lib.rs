@@ -76,6 +76,8 @@
 //! - [`throttle`]: [`Throttle`](throttle::Throttle) around your sender: limits, classify,
 //!   feedback and retry in one call.
 //! - [`route`]: routes (sending IP, destination) and the sites they group onto.
+//! - `config` (feature `config`): limits, sites and rules from TOML files, and
+//!   KumoMTA's `shaping.toml`.
 //! - [`error`]: the error types.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -87,6 +89,9 @@
 )]
 
 pub mod classify;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config;
 pub mod error;
 #[cfg(feature = "lettre")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lettre")))]
@@ -114,6 +119,8 @@ pub use classify::{classify, Category, Classification, Classifier, Rule, Scope, 
 pub use error::{
     Cause, ConfigError, HistoryError, LearnedError, ParseError, RouteError, RuleError,
 };
+#[cfg(feature = "config")]
+pub use error::{FileError, FileErrorKind};
 pub use mail::Mail;
 pub use provider::Provider;
 pub use reply::Reply;

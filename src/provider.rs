@@ -57,6 +57,33 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every provider, in declaration order.
+    pub const ALL: &'static [Provider] = &[
+        Provider::Google,
+        Provider::Microsoft,
+        Provider::Yahoo,
+        Provider::Apple,
+        Provider::Comcast,
+        Provider::Cox,
+        Provider::Spectrum,
+        Provider::Gmx,
+        Provider::GoDaddy,
+        Provider::Orange,
+        Provider::Free,
+        Provider::Zoho,
+        Provider::Yandex,
+        Provider::MailRu,
+        Provider::Qq,
+        Provider::Mimecast,
+        Provider::Proofpoint,
+        Provider::Barracuda,
+    ];
+
+    /// The provider of a lowercase name ([`as_str`](Provider::as_str)).
+    pub fn from_name(name: &str) -> Option<Provider> {
+        Provider::ALL.iter().copied().find(|p| p.as_str() == name)
+    }
+
     /// The lowercase name, as in the corpus and in text output.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -175,10 +175,31 @@ impl Destination {
 /// assert_eq!(d.site().to_string(), "acme");
 /// # Ok::<(), smtp_throttle::RouteError>(())
 /// ```
+///
+/// A destination is put on the first site that claims it, in this order: its exact
+/// domain ([`group`](Sites::group)), a domain suffix
+/// ([`domain_suffix`](Sites::domain_suffix)), its exact MX host
+/// ([`mx_host`](Sites::mx_host)), an MX suffix ([`mx_suffix`](Sites::mx_suffix));
+/// suffixes are tried in the order added. A site named after a provider
+/// (`"google"`, see [`Provider::as_str`]) is that provider's site.
 #[derive(Clone, Debug, Default)]
 pub struct Sites {
     domains: HashMap<Arc<str>, Arc<str>>,
+    domain_suffixes: Vec<(Arc<str>, Arc<str>)>,
+    mx_hosts: HashMap<Arc<str>, Arc<str>>,
     mx_suffixes: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// The site a name given to [`Sites`] stands for: a provider's name
+/// ([`Provider::as_str`]) is that provider's site, so that its preset and limits
+/// apply; any other name is a site of its own.
+pub(crate) fn site_named(name: Arc<str>) -> Site {
+    Provider::from_name(&name).map_or(Site::Named(name), Site::Provider)
+}
+
+/// Whether `name` is `suffix` (written `.example.net`) or ends with it.
+fn ends_with_suffix(name: &str, suffix: &str) -> bool {
+    name.ends_with(suffix) || name == &suffix[1..]
 }
 
 impl Sites {
@@ -209,6 +230,31 @@ impl Sites {
         Ok(self)
     }
 
+    /// Puts every domain that ends with `suffix` (`".acme.example"` or
+    /// `"acme.example"`: the domain itself and its subdomains) on the site `name`.
+    pub fn domain_suffix(mut self, name: &str, suffix: &str) -> Result<Self, RouteError> {
+        let name: Arc<str> = normalise_name("site name", name)?;
+        let bare = normalise_name("domain suffix", suffix.trim_start_matches('.'))?;
+        self.domain_suffixes
+            .push((Arc::from(format!(".{bare}")), name));
+        Ok(self)
+    }
+
+    /// Puts every domain whose MX host is exactly `host` on the site `name`.
+    pub fn mx_host(mut self, name: &str, host: &str) -> Result<Self, RouteError> {
+        let name: Arc<str> = normalise_name("site name", name)?;
+        self.mx_hosts.insert(normalise_name("MX host", host)?, name);
+        Ok(self)
+    }
+
+    /// Whether no grouping was added.
+    pub fn is_empty(&self) -> bool {
+        self.domains.is_empty()
+            && self.domain_suffixes.is_empty()
+            && self.mx_hosts.is_empty()
+            && self.mx_suffixes.is_empty()
+    }
+
     /// A destination for `domain` (and the MX host, if known), grouped by your sites
     /// first and the built-in providers second.
     pub fn destination(&self, domain: &str, mx: Option<&str>) -> Result<Destination, RouteError> {
@@ -216,14 +262,28 @@ impl Sites {
         if let Some(host) = mx {
             destination = destination.with_mx(host)?;
         }
-        let by_mx = destination.mx().and_then(|host| {
-            self.mx_suffixes
-                .iter()
-                .find(|(suffix, _)| host.ends_with(&**suffix) || host == &suffix[1..])
-                .map(|(_, name)| name.clone())
-        });
-        if let Some(name) = self.domains.get(destination.domain()).cloned().or(by_mx) {
-            destination = destination.with_site(Site::Named(name));
+        let domain = destination.domain();
+        let by_suffix = |list: &[(Arc<str>, Arc<str>)], name: &str| {
+            list.iter()
+                .find(|(suffix, _)| ends_with_suffix(name, suffix))
+                .map(|(_, site)| site.clone())
+        };
+        let by_mx = || {
+            destination.mx().and_then(|host| {
+                self.mx_hosts
+                    .get(host)
+                    .cloned()
+                    .or_else(|| by_suffix(&self.mx_suffixes, host))
+            })
+        };
+        let found = self
+            .domains
+            .get(domain)
+            .cloned()
+            .or_else(|| by_suffix(&self.domain_suffixes, domain))
+            .or_else(by_mx);
+        if let Some(name) = found {
+            destination = destination.with_site(site_named(name));
         }
         Ok(destination)
     }
@@ -285,6 +345,31 @@ mod tests {
             assert!(Destination::new(bad).is_err(), "{bad:?}");
         }
         assert!(Destination::new("xn--bcher-kva.de").is_ok());
+    }
+
+    #[test]
+    fn sites_by_domain_suffix_and_mx_host() {
+        let sites = Sites::new()
+            .domain_suffix("acme", ".acme.example")
+            .unwrap()
+            .mx_host("relay", "in.relay.example")
+            .unwrap()
+            .mx_suffix("hosted", "mx.hosted.example")
+            .unwrap();
+        let site = |d: &str, mx: Option<&str>| sites.destination(d, mx).unwrap().site().to_string();
+        assert_eq!(site("acme.example", None), "acme");
+        assert_eq!(site("eu.acme.example", None), "acme");
+        assert_eq!(site("notacme.example", None), "notacme.example");
+        assert_eq!(site("x.example", Some("in.relay.example")), "relay");
+        assert_eq!(site("x.example", Some("a.in.relay.example")), "x.example");
+        assert_eq!(site("x.example", Some("a.mx.hosted.example")), "hosted");
+        // A domain suffix decides before an MX match.
+        assert_eq!(site("eu.acme.example", Some("in.relay.example")), "acme");
+        assert!(Sites::new().is_empty() && !sites.is_empty());
+        assert!(Sites::new().domain_suffix("acme", "bad..suffix").is_err());
+        let google = Sites::new().group("google", ["corp.example"]).unwrap();
+        let d = google.destination("corp.example", None).unwrap();
+        assert_eq!(d.site(), &Site::Provider(Provider::Google));
     }
 
     #[test]

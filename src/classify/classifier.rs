@@ -87,9 +87,41 @@ struct Compiled {
     retry: Option<bool>,
     scope: Option<super::Scope>,
     retry_after: Option<std::time::Duration>,
+    /// The rule's regex, with its pattern for the shadowing test.
+    #[cfg(feature = "regex")]
+    regex: Option<(regex::Regex, std::borrow::Cow<'static, str>)>,
 }
 
 impl Compiled {
+    /// Whether the rule's regex, if any, matches the reply's text.
+    #[cfg(feature = "regex")]
+    fn regex_fits(&self, reply: &Reply) -> bool {
+        self.regex
+            .as_ref()
+            .is_none_or(|(regex, _)| regex.is_match(reply.text()))
+    }
+
+    #[cfg(not(feature = "regex"))]
+    fn regex_fits(&self, _reply: &Reply) -> bool {
+        true
+    }
+
+    /// Whether every reply the `later` rule's regex lets through, this rule's lets
+    /// through too: it has none, or the same pattern.
+    #[cfg(feature = "regex")]
+    fn regex_covers(&self, later: &Compiled) -> bool {
+        match (&self.regex, &later.regex) {
+            (None, _) => true,
+            (Some((_, mine)), Some((_, theirs))) => mine == theirs,
+            (Some(_), None) => false,
+        }
+    }
+
+    #[cfg(not(feature = "regex"))]
+    fn regex_covers(&self, _later: &Compiled) -> bool {
+        true
+    }
+
     fn decision(&self) -> Decision {
         Decision {
             id: self.id.clone(),
@@ -318,6 +350,19 @@ impl Inner {
                 retry: rule.retry,
                 scope: rule.scope,
                 retry_after: rule.retry_after,
+                #[cfg(feature = "regex")]
+                regex: match &rule.regex {
+                    None => None,
+                    Some(pattern) => {
+                        let regex =
+                            regex::Regex::new(pattern).map_err(|e| RuleError::BadRegex {
+                                id: id.to_owned(),
+                                pattern: pattern.to_string(),
+                                reason: e.to_string(),
+                            })?;
+                        Some((regex, pattern.clone()))
+                    }
+                },
             });
         }
         let mut marker_of = Vec::new();
@@ -405,6 +450,7 @@ impl Inner {
                     && rule.groups.iter().all(|g| g.iter().any(|&p| found(p)))
                     && !rule.unless.iter().any(|&p| found(p))
                     && rule.provider.is_none_or(provider_seen)
+                    && rule.regex_fits(reply)
             });
         let registry = match (self.registry_from, rule) {
             // Like the rules' default code range, the registry judges failures only.
@@ -502,7 +548,8 @@ impl Inner {
                         .iter()
                         .any(|&lu| contains(phrase(eu), phrase(lu)))
                 });
-                if codes && enhanced && provider && groups && unless {
+                let regex = earlier.regex_covers(later);
+                if codes && enhanced && provider && groups && unless && regex {
                     out.push((i, j));
                     break;
                 }
@@ -560,5 +607,95 @@ mod tests {
         println!("phrase tables: {ascii} + {wide} bytes");
         assert!(ascii < 1 << 21, "{ascii} bytes");
         assert!(wide < 1 << 18, "{wide} bytes");
+    }
+}
+
+#[cfg(all(test, feature = "regex"))]
+mod regex_tests {
+    use super::*;
+
+    fn reply(text: &str) -> Reply {
+        Reply::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_regex_rule_matches_the_text_after_its_other_conditions() {
+        let classifier = Classifier::builder()
+            .rule(
+                Rule::new("t.ticket", Category::Reputation)
+                    .class(5)
+                    .regex(r"(?i)ticket #[0-9]{6}\b"),
+            )
+            .build()
+            .unwrap();
+        let c = classifier.classify(&reply("554 Refused, see Ticket #123456"));
+        assert_eq!(
+            (c.rule.as_str(), c.category),
+            ("t.ticket", Category::Reputation)
+        );
+        // The code range still applies, and the regex sees the text without codes.
+        assert_ne!(
+            classifier
+                .classify(&reply("454 ticket #123456"))
+                .rule
+                .as_str(),
+            "t.ticket"
+        );
+        assert_ne!(
+            classifier
+                .classify(&reply("554 ticket #12345"))
+                .rule
+                .as_str(),
+            "t.ticket"
+        );
+        let anchored = Classifier::builder()
+            .rule(Rule::new("t.anchored", Category::Policy).regex("^554"))
+            .build()
+            .unwrap();
+        assert_ne!(
+            anchored.classify(&reply("554 no")).rule.as_str(),
+            "t.anchored"
+        );
+    }
+
+    #[test]
+    fn a_bad_regex_is_a_rule_error() {
+        let error = Classifier::builder()
+            .rule(Rule::new("t.bad", Category::Policy).regex("(unclosed"))
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(error, RuleError::BadRegex { ref id, .. } if id == "t.bad"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn shadowing_counts_the_regex() {
+        let same = Classifier::builder()
+            .rule(Rule::new("t.a", Category::Policy).regex("x+"))
+            .rule(Rule::new("t.b", Category::Content).regex("x+").class(5))
+            .build();
+        assert!(matches!(same, Err(RuleError::Shadowed { .. })));
+        // A later rule with a regex of its own is narrower than an earlier one
+        // without: shadowed. The other way round it is not.
+        let narrower = Classifier::builder()
+            .rule(Rule::new("t.a", Category::Policy).phrase("denied"))
+            .rule(
+                Rule::new("t.b", Category::Content)
+                    .phrase("denied")
+                    .regex("d+"),
+            )
+            .build();
+        assert!(matches!(narrower, Err(RuleError::Shadowed { .. })));
+        Classifier::builder()
+            .rule(
+                Rule::new("t.a", Category::Policy)
+                    .phrase("denied")
+                    .regex("d+"),
+            )
+            .rule(Rule::new("t.b", Category::Content).phrase("denied"))
+            .build()
+            .unwrap();
     }
 }

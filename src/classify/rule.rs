@@ -18,7 +18,9 @@ use crate::reply::{EnhancedCode, Reply};
 ///   included, as one space, and reads accented Latin letters as their base letter: the
 ///   phrase "rate limit" finds "Rate-Limit", "refuse" finds "refusé");
 /// - no `unless` phrase is in the text;
-/// - the provider, if named, was recognised in the text.
+/// - the provider, if named, was recognised in the text;
+/// - the regular expression, if any (feature `regex`), matches the text as it came
+///   (lines joined by `\n`, without the codes; case as sent: write `(?i)` to ignore it).
 ///
 /// Rules are tried in order and the first that matches decides. Add your own with
 /// [`ClassifierBuilder::rule`](super::ClassifierBuilder::rule); they go before the
@@ -47,6 +49,8 @@ pub struct Rule {
     pub(super) retry: Option<bool>,
     pub(super) scope: Option<Scope>,
     pub(super) retry_after: Option<Duration>,
+    #[cfg(feature = "regex")]
+    pub(super) regex: Option<Cow<'static, str>>,
 }
 
 impl Rule {
@@ -65,6 +69,8 @@ impl Rule {
             retry: None,
             scope: None,
             retry_after: None,
+            #[cfg(feature = "regex")]
+            regex: None,
         }
     }
 
@@ -154,6 +160,30 @@ impl Rule {
         self
     }
 
+    /// The text must match the regular expression `pattern` (the `regex` crate's
+    /// syntax), as the reply came: lines joined by `\n`, without the codes, case as
+    /// sent. Checked after every other condition, so a rule that also names a phrase
+    /// or a code only runs its regex on replies those let through; a regex that does
+    /// not compile is an error of [`build`](super::ClassifierBuilder::build).
+    ///
+    /// Phrases cost nothing per rule (one pass finds all of them) and never allocate;
+    /// prefer them where they can say it. A regex may allocate its matching state the
+    /// first times it runs on a thread.
+    #[cfg(feature = "regex")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "regex")))]
+    #[must_use]
+    pub fn regex(mut self, pattern: impl Into<Cow<'static, str>>) -> Self {
+        self.regex = Some(pattern.into());
+        self
+    }
+
+    /// The regular expression, if the rule has one.
+    #[cfg(feature = "regex")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "regex")))]
+    pub fn regex_pattern(&self) -> Option<&str> {
+        self.regex.as_deref()
+    }
+
     /// The rule's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -177,6 +207,17 @@ impl Rule {
             || !self.groups.is_empty()
             || !self.unless.is_empty()
             || self.provider.is_some()
+            || self.has_regex()
+    }
+
+    #[cfg(feature = "regex")]
+    fn has_regex(&self) -> bool {
+        self.regex.is_some()
+    }
+
+    #[cfg(not(feature = "regex"))]
+    fn has_regex(&self) -> bool {
+        false
     }
 }
 

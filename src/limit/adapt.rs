@@ -104,7 +104,7 @@ impl Default for Adaptive {
 }
 
 impl Adaptive {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if !(self.decrease > 0.0 && self.decrease < 1.0) {
             return Err(ConfigError::OutOfRange {
                 setting: "adaptive decrease",

@@ -100,7 +100,7 @@ impl Default for Escalation {
 
 impl Escalation {
     /// No zero counts or window; pauses of at most 30 days.
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         for (setting, value) in [
             ("escalation pair_signals", self.pair_signals),
             ("escalation distinct_sites", self.distinct_sites),

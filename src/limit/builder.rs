@@ -16,7 +16,7 @@ use super::fleet::{Fallback, Fleet, Store};
 use super::inner::Inner;
 use super::limits::Limits;
 use super::rate::Rate;
-use super::settings::{AlertHook, Settings};
+use super::settings::{resolve_site, AlertHook, Settings};
 use super::site::{ScopeLimits, SiteLimits};
 use super::warm_up::WarmUp;
 use crate::error::ConfigError;
@@ -48,22 +48,22 @@ impl<C: Clock + Clone> Limits<C> {
 /// Builds [`Limits`]; see [`Limits::builder`].
 pub struct LimitsBuilder<C: Clock> {
     clock: C,
-    source: ScopeLimits,
-    site_default: SiteLimits,
-    sites: HashMap<Site, SiteLimits>,
-    presets: bool,
-    adaptive: Adaptive,
-    connections: Connections,
-    max_routes: usize,
-    idle_after: Duration,
-    escalation: Escalation,
+    pub(crate) source: ScopeLimits,
+    pub(crate) site_default: SiteLimits,
+    pub(crate) sites: HashMap<Site, SiteLimits>,
+    pub(crate) presets: bool,
+    pub(crate) adaptive: Adaptive,
+    pub(crate) connections: Connections,
+    pub(crate) max_routes: usize,
+    pub(crate) idle_after: Duration,
+    pub(crate) escalation: Escalation,
     on_alert: Option<AlertHook>,
-    warm_up: Option<WarmUp>,
-    first_sends: HashMap<IpAddr, Duration>,
+    pub(crate) warm_up: Option<WarmUp>,
+    pub(crate) first_sends: HashMap<IpAddr, Duration>,
     store: Option<Arc<dyn Store>>,
-    fallback: Fallback,
-    retry_after: Duration,
-    lease: Duration,
+    pub(crate) fallback: Fallback,
+    pub(crate) retry_after: Duration,
+    pub(crate) lease: Duration,
 }
 
 impl<C: Clock> fmt::Debug for LimitsBuilder<C> {
@@ -255,6 +255,40 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
     /// days), a route cap between 1 and 100 000 000, shared-store times between 1 ns
     /// and an hour.
     pub fn build(self) -> Result<Limits<C>, ConfigError> {
+        self.validate()?;
+        let fleet = self
+            .store
+            .map(|store| Fleet::new(store, self.fallback, self.retry_after, self.lease));
+        let settings = Settings {
+            source: self.source,
+            site_default: self.site_default,
+            sites: self.sites,
+            presets: self.presets,
+            adaptive: self.adaptive,
+            connections: self.connections,
+            pace: self.connections.pace(),
+            max_routes: self.max_routes,
+            idle_after: self.idle_after,
+            overflow: Site::Named(Arc::from("(overflow)")),
+            escalation: self.escalation,
+            warm_up: self.warm_up,
+            first_sends: self.first_sends,
+            on_alert: self.on_alert,
+        };
+        Ok(Limits {
+            inner: Arc::new(Inner::new(self.clock, settings, fleet)),
+        })
+    }
+
+    /// The limits `site` gets with the settings so far: its override, else its
+    /// provider's preset over the defaults, else the defaults.
+    #[cfg_attr(not(feature = "config"), allow(dead_code))]
+    pub(crate) fn resolved_site(&self, site: &Site) -> SiteLimits {
+        resolve_site(site, &self.sites, self.presets, self.site_default)
+    }
+
+    /// The checks of [`build`](LimitsBuilder::build).
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.source.validate("source sessions")?;
         self.site_default.validate()?;
         for limits in self.sites.values() {
@@ -290,27 +324,6 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
                 });
             }
         }
-        let fleet = self
-            .store
-            .map(|store| Fleet::new(store, self.fallback, self.retry_after, self.lease));
-        let settings = Settings {
-            source: self.source,
-            site_default: self.site_default,
-            sites: self.sites,
-            presets: self.presets,
-            adaptive: self.adaptive,
-            connections: self.connections,
-            pace: self.connections.pace(),
-            max_routes: self.max_routes,
-            idle_after: self.idle_after,
-            overflow: Site::Named(Arc::from("(overflow)")),
-            escalation: self.escalation,
-            warm_up: self.warm_up,
-            first_sends: self.first_sends,
-            on_alert: self.on_alert,
-        };
-        Ok(Limits {
-            inner: Arc::new(Inner::new(self.clock, settings, fleet)),
-        })
+        Ok(())
     }
 }

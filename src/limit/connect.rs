@@ -49,7 +49,7 @@ impl Default for Connections {
 }
 
 impl Connections {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if self.failures_before_delay == 0 {
             return Err(ConfigError::Zero {
                 setting: "connections failures_before_delay",

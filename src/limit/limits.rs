@@ -12,10 +12,11 @@ use super::alert::Alert;
 use super::fleet::{self, Fleet, SharedStatus};
 use super::inner::Inner;
 use super::permit::Permit;
+use super::site::SiteLimits;
 use super::time::since;
 use super::wait::{LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
-use crate::route::Route;
+use crate::route::{Route, Site};
 
 /// Alerts kept for [`Limits::drain_alerts`] at most; older ones are dropped first.
 const MAX_ALERTS: usize = 1024;
@@ -267,6 +268,13 @@ impl<C: Clock + Clone> Limits<C> {
     /// Takes the alerts raised since the last call (the latest 1024 at most).
     pub fn drain_alerts(&self) -> Vec<Alert> {
         self.inner.alerts.lock().drain(..).collect()
+    }
+
+    /// The limits configured for `site` (its override, else its provider's preset over
+    /// the defaults, else the defaults), before any adaptation: what a new pair to it
+    /// starts from.
+    pub fn site_limits(&self, site: &Site) -> SiteLimits {
+        self.inner.settings.site(site)
     }
 
     /// The pair's current rate (as the interval between messages) and session cap.

@@ -37,29 +37,37 @@ impl Settings {
     /// The limits of `site`: its override, else its provider's preset over the
     /// defaults, else the defaults.
     pub(super) fn site(&self, site: &Site) -> SiteLimits {
-        if let Some(limits) = self.sites.get(site) {
-            return *limits;
-        }
-        let preset = self
-            .presets
-            .then(|| site.provider().and_then(SiteLimits::preset))
-            .flatten();
-        match preset {
-            // A preset fills in what it publishes; the defaults cover the rest.
-            Some(p) => SiteLimits {
-                site: ScopeLimits {
-                    rate: p.site.rate.or(self.site_default.site.rate),
-                    sessions: p.site.sessions.or(self.site_default.site.sessions),
-                },
-                pair: ScopeLimits {
-                    rate: p.pair.rate.or(self.site_default.pair.rate),
-                    sessions: p.pair.sessions.or(self.site_default.pair.sessions),
-                },
-                deliveries_per_session: p
-                    .deliveries_per_session
-                    .or(self.site_default.deliveries_per_session),
+        resolve_site(site, &self.sites, self.presets, self.site_default)
+    }
+}
+
+/// The limits of `site`: its override in `sites`, else its provider's preset (when
+/// `presets`) over `default`, else `default`.
+pub(super) fn resolve_site(
+    site: &Site,
+    sites: &HashMap<Site, SiteLimits>,
+    presets: bool,
+    default: SiteLimits,
+) -> SiteLimits {
+    if let Some(limits) = sites.get(site) {
+        return *limits;
+    }
+    let preset = presets
+        .then(|| site.provider().and_then(SiteLimits::preset))
+        .flatten();
+    match preset {
+        // A preset fills in what it publishes; the defaults cover the rest.
+        Some(p) => SiteLimits {
+            site: ScopeLimits {
+                rate: p.site.rate.or(default.site.rate),
+                sessions: p.site.sessions.or(default.site.sessions),
             },
-            None => self.site_default,
-        }
+            pair: ScopeLimits {
+                rate: p.pair.rate.or(default.pair.rate),
+                sessions: p.pair.sessions.or(default.pair.sessions),
+            },
+            deliveries_per_session: p.deliveries_per_session.or(default.deliveries_per_session),
+        },
+        None => default,
     }
 }

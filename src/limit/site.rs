@@ -42,7 +42,7 @@ impl ScopeLimits {
         self
     }
 
-    pub(super) fn validate(&self, setting: &'static str) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self, setting: &'static str) -> Result<(), ConfigError> {
         match self.sessions {
             Some(0) => Err(ConfigError::Zero { setting }),
             Some(n) if n > MAX_SESSIONS => Err(ConfigError::TooMany {
@@ -161,7 +161,7 @@ impl SiteLimits {
         }
     }
 
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         self.site.validate("site sessions")?;
         self.pair.validate("pair sessions")?;
         if self.deliveries_per_session == Some(0) {
