@@ -12,6 +12,7 @@ use super::alert::Alert;
 use super::fleet::{self, Fleet, SharedStatus};
 use super::inner::Inner;
 use super::permit::Permit;
+use super::settings::Settings;
 use super::time::since;
 use super::wait::{LimitScope, Wait};
 use crate::classify::{Category, Classification, Severity};
@@ -99,18 +100,18 @@ impl<C: Clock + Clone> Limits<C> {
         let keys = self.inner.keys(&mut state, route, now);
         state.each_slot(keys, |slot, scope| slot.check_open(now, scope))?;
         // Last, as it spends a cell: the pair's connection rate and backoff.
+        let pace = state.settings.pace;
         let pair = state.pairs.at(keys.pair);
-        let binds = pair.gate.check(self.inner.settings.pace, now)?;
+        let binds = pair.gate.check(pace, now)?;
         pair.slot.binds_until = pair.slot.binds_until.max(now + binds);
         state.open(keys, now);
-        let max_messages = state.sites.at(keys.site).deliveries;
         let plan = self
             .inner
             .fleet
             .as_ref()
             .map(|_| fleet::plan_open(&mut state, keys));
         drop(state);
-        let mut permit = Permit::new(Arc::clone(&self.inner), keys, route.source(), max_messages);
+        let mut permit = Permit::new(Arc::clone(&self.inner), keys, route.source());
         // Refused by the fleet: dropping the permit gives the local slot back.
         if let (Some(fleet), Some(plan)) = (&self.inner.fleet, plan) {
             permit.shared = Some(fleet.open(plan, now)?);
@@ -193,10 +194,10 @@ impl<C: Clock + Clone> Limits<C> {
             }
             _ => None,
         };
-        let settings = &inner.settings;
         let mut alerts = Vec::new();
         let mut state = inner.state.lock();
         let keys = inner.keys(&mut state, route, now);
+        let settings = Arc::clone(&state.settings);
         state.touch(keys, now);
         let before = inner.fleet.as_ref().map(|_| {
             fleet::before(
@@ -241,16 +242,16 @@ impl<C: Clock + Clone> Limits<C> {
         if let (Some(fleet), Some(change)) = (&inner.fleet, change) {
             fleet.write(change);
         }
-        self.publish(alerts);
+        self.publish(&settings, alerts);
     }
 
     /// Hands alerts to the callback and keeps them for `drain_alerts`, outside the
     /// state lock.
-    fn publish(&self, alerts: Vec<Alert>) {
+    fn publish(&self, settings: &Settings, alerts: Vec<Alert>) {
         if alerts.is_empty() {
             return;
         }
-        if let Some(hook) = &self.inner.settings.on_alert {
+        if let Some(hook) = &settings.on_alert {
             for alert in &alerts {
                 hook(alert);
             }
@@ -285,7 +286,8 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn snapshot(&self, route: &Route) -> Option<PairSnapshot<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        state.sweep_if_due(now, self.inner.settings.idle_after);
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(now, idle_after);
         let keys = state.find(route.source(), route.site())?;
         let slot = &state.pairs.at(keys.pair).slot;
         Some(PairSnapshot {
@@ -308,7 +310,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// Sessions in flight on the route's pair.
     pub fn in_flight(&self, route: &Route) -> u32 {
         let mut state = self.inner.state.lock();
-        state.sweep_if_due(self.inner.clock.now(), self.inner.settings.idle_after);
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(self.inner.clock.now(), idle_after);
         match state.find(route.source(), route.site()) {
             Some(keys) => state.pairs.at(keys.pair).slot.in_flight,
             None => 0,
@@ -318,7 +321,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// The longest an open session waits for its next message's rate before it is
     /// closed ([`Connections::idle`](super::Connections::idle)).
     pub fn session_idle(&self) -> Duration {
-        self.inner.settings.connections.idle
+        self.inner.state.lock().settings.connections.idle
     }
 
     /// The shared store's health and counters, or `None` without one.
@@ -330,7 +333,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// [`max_routes`](super::LimitsBuilder::max_routes) (the overflow route included).
     pub fn len(&self) -> usize {
         let mut state = self.inner.state.lock();
-        state.sweep_if_due(self.inner.clock.now(), self.inner.settings.idle_after);
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(self.inner.clock.now(), idle_after);
         state.routes()
     }
 
@@ -348,10 +352,9 @@ impl<C: Clock + Clone> Limits<C> {
     /// the route cap is reached.
     pub fn prune_idle(&self) -> usize {
         let now = self.inner.clock.now();
-        self.inner
-            .state
-            .lock()
-            .prune(now, self.inner.settings.idle_after)
+        let mut state = self.inner.state.lock();
+        let idle_after = state.settings.idle_after;
+        state.prune(now, idle_after)
     }
 }
 

@@ -23,6 +23,7 @@ mod learned;
 mod limits;
 mod permit;
 mod rate;
+mod reconfigure;
 mod settings;
 mod site;
 mod slab;
