@@ -29,6 +29,8 @@ const MAX_ALERTS: usize = 1024;
 /// saying which limit is in the way and until when. Each message of the session is
 /// charged with [`Permit::try_message`]. [`feedback`](Limits::feedback) lets replies
 /// move the pair's limits. [`acquire_timeout`](Limits::acquire_timeout) blocks on top.
+/// [`reconfigure`](Limits::reconfigure) moves live limits to new settings, keeping every
+/// route's state.
 ///
 /// Clones share one state. Time comes from the clock given to the builder (governor's
 /// [`Clock`]; `FakeRelativeClock` in tests). Memory is bounded: at most

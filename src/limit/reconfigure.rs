@@ -153,7 +153,8 @@ fn carry_pair<C: Clock + Clone>(
 
 /// The pair's rate under a new ceiling `new`: a pair at its old ceiling moves to the
 /// new one (not past the plateau under a refused rate); an adapted one keeps its rate,
-/// clamped between the new ceiling and the floor.
+/// clamped under the new ceiling. Neither is slower than the floor unless the new
+/// ceiling is.
 fn carried_rate<C: Clock>(
     pair: &Pair<C>,
     new: Option<Rate>,
@@ -170,9 +171,10 @@ fn carried_rate<C: Clock>(
         (Some(rate), _) if at_ceiling => {
             let mut interval = rate.interval();
             if let Some(plateau) = plateau {
-                // Not past the plateau, unless the pair was already faster.
+                // Not past the plateau, unless the pair was already faster; not slower
+                // than the floor either.
                 let held = current.map_or(plateau, |(old, _)| old.min(plateau));
-                interval = interval.max(held);
+                interval = interval.max(held.min(floor.interval()));
             }
             let burst = if interval == rate.interval() {
                 rate.burst()
