@@ -43,10 +43,12 @@ impl<C: Clock + Clone> Bucket<C> {
     }
 
     /// A bucket at another rate that owes what this one owed at `now`: the cells
-    /// spent and not yet refilled (rounded up, so a spent cell stays spent), at most
-    /// the new burst (a drained bucket: the first cell comes one interval on, so a
-    /// slower rate never locks the route out for the old one's debt). Returns it with
-    /// how long its debt binds.
+    /// spent and not yet refilled (rounded up, so a spent cell stays spent), and the
+    /// cells a larger burst adds (earned at the new rate, as an adaptive step earns
+    /// them), at most the new burst (a drained bucket: the first cell comes one
+    /// interval on, so a slower rate never locks the route out for the old one's
+    /// debt). So the cells available never grow: a window holds at most one burst
+    /// across the change. Returns it with how long its debt binds.
     ///
     /// Governor does not show a limiter's state, so this one is read from its answers
     /// (it is replaced anyway): a refused cell names the instant the next is due,
@@ -64,7 +66,10 @@ impl<C: Clock + Clone> Bucket<C> {
         let old_interval = self.interval_ns.max(1);
         let cells = owed.as_u64().div_ceil(old_interval);
         let fresh = Self::new(clock, interval, burst, false);
-        let cells = u32::try_from(cells).unwrap_or(u32::MAX).min(fresh.burst);
+        let cells = u32::try_from(cells)
+            .unwrap_or(u32::MAX)
+            .saturating_add(fresh.burst.saturating_sub(self.burst))
+            .min(fresh.burst);
         if let Some(n) = NonZeroU32::new(cells) {
             // A fresh bucket holds its whole burst, so `n` cells are always there.
             let _ = fresh.limiter.check_n(n);

@@ -31,10 +31,11 @@ impl<C: Clock + Clone> Limits<C> {
     /// - **sessions in flight** stay counted: under a lowered cap no new session opens
     ///   until enough have closed;
     /// - **spent cells stay spent**: a changed rate owes the cells the old one still
-    ///   owed (rounded up), at most its own burst, so a window never holds two bursts
-    ///   and a slower rate never locks a route out for the old one's debt (the first
-    ///   cell is at most one new interval away); a rate where there was none starts
-    ///   full, as a new route's;
+    ///   owed (rounded up), and the cells a larger burst adds are earned at the new
+    ///   rate, at most its own burst in all: the cells available never grow, so a
+    ///   window never holds two bursts, and a slower rate never locks a route out for
+    ///   the old one's debt (the first cell is at most one new interval away); a rate
+    ///   where there was none starts full, as a new route's;
     /// - **adaptation keeps its place** under the new ceiling: a pair held below its
     ///   old ceiling (by replies, or slow start) keeps its adapted rate and session cap,
     ///   clamped under the new ceiling (and not slower than a new floor), and ramps up

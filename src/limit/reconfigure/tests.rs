@@ -61,12 +61,20 @@ fn a_rerated_bucket_owes_at_most_its_burst() {
 }
 
 #[test]
-fn a_full_bucket_stays_full_and_a_drained_one_drained() {
+fn a_larger_burst_is_earned_and_a_drained_bucket_stays_drained() {
     let clock = FakeRelativeClock::default();
     let full = Bucket::new(&clock, Duration::from_secs(1), 3, false);
     let (full, binds) = full.rerated(&clock, clock.now(), Duration::from_secs(1), 7);
+    assert_eq!(
+        binds.as_u64(),
+        4_000_000_000,
+        "the 4 more cells come at the rate"
+    );
+    assert_eq!(take_all(&full), 3, "what was there, no more");
+    let same = Bucket::new(&clock, Duration::from_secs(1), 3, false);
+    let (same, binds) = same.rerated(&clock, clock.now(), Duration::from_secs(2), 3);
     assert_eq!(binds.as_u64(), 0);
-    assert_eq!(take_all(&full), 7);
+    assert_eq!(take_all(&same), 3, "a full bucket stays full");
     let drained = Bucket::new(&clock, Duration::from_secs(1), 3, true);
     let (drained, _) = drained.rerated(&clock, clock.now(), Duration::from_secs(1), 3);
     assert_eq!(take_all(&drained), 0);
