@@ -601,7 +601,7 @@ const NEAR_DECREASE: f64 = 0.9;
 const SESSION_PROBE: u16 = 25;
 
 /// Share of the refused rate the ramp-up returns to at once.
-const BELOW_REFUSED: f64 = 0.9;
+pub(super) const BELOW_REFUSED: f64 = 0.9;
 /// How fast the remembered refused rate creeps up per ramp step at that plateau, so
 /// that a receiver whose limit rose is found again: this share per step at first,
 /// growing by as much again every `PROBE_GROWTH` steps in a row without an objection

@@ -179,7 +179,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
     /// the limits' lock.
     #[must_use]
     pub fn on_alert(mut self, hook: impl Fn(&Alert) + Send + Sync + 'static) -> Self {
-        self.on_alert = Some(Box::new(hook));
+        self.on_alert = Some(Arc::new(hook));
         self
     }
 
@@ -255,6 +255,16 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
     /// days), a route cap between 1 and 100 000 000, shared-store times between 1 ns
     /// and an hour.
     pub fn build(self) -> Result<Limits<C>, ConfigError> {
+        let (clock, settings, fleet) = self.checked()?;
+        Ok(Limits {
+            inner: Arc::new(Inner::new(clock, settings, fleet)),
+        })
+    }
+
+    /// The clock, the checked settings and the fleet, after the checks of
+    /// [`build`](LimitsBuilder::build): what `build` and
+    /// [`Limits::reconfigure`] accept is the same.
+    pub(super) fn checked(self) -> Result<(C, Settings, Option<Fleet>), ConfigError> {
         self.validate()?;
         let fleet = self
             .store
@@ -275,9 +285,7 @@ impl<C: Clock + Clone> LimitsBuilder<C> {
             first_sends: self.first_sends,
             on_alert: self.on_alert,
         };
-        Ok(Limits {
-            inner: Arc::new(Inner::new(self.clock, settings, fleet)),
-        })
+        Ok((self.clock, settings, fleet))
     }
 
     /// The limits `site` gets with the settings so far: its override, else its

@@ -1,8 +1,9 @@
-//! The state behind every clone of a [`Limits`](super::Limits): the clock, the checked
-//! settings, the tracked routes under one lock, the fleet, and who waits for a slot.
+//! The state behind every clone of a [`Limits`](super::Limits): the clock, the tracked
+//! routes and the checked settings under one lock, the fleet, and who waits for a slot.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use governor::clock::Clock;
 use parking_lot::{Condvar, Mutex};
@@ -10,12 +11,12 @@ use parking_lot::{Condvar, Mutex};
 use super::alert::Alert;
 use super::fleet::Fleet;
 use super::settings::Settings;
-use super::state::{Creation, FirstSend, Keys, State};
+use super::state::{Creation, Keys, State};
 use crate::route::{Route, Site};
 
 pub(super) struct Inner<C: Clock> {
     pub(super) clock: C,
-    pub(super) settings: Settings,
+    /// The routes and the settings (swapped by `reconfigure`).
     pub(super) state: Mutex<State<C>>,
     pub(super) released: Condvar,
     /// Async waiters for a released session slot.
@@ -28,15 +29,12 @@ pub(super) struct Inner<C: Clock> {
 
 impl<C: Clock + Clone> Inner<C> {
     pub(super) fn new(clock: C, settings: Settings, fleet: Option<Fleet>) -> Self {
-        let mut state = State::new();
+        let mut state = State::new(Arc::new(settings));
         // Recorded first sends are "ago" before the limits were built.
         let now = clock.now();
-        for (&ip, &age) in &settings.first_sends {
-            state.first_sends.insert(ip, FirstSend { at: now, age });
-        }
+        state.record_first_sends(now);
         Self {
             clock,
-            settings,
             state: Mutex::new(state),
             released: Condvar::new(),
             #[cfg(feature = "async")]
@@ -60,7 +58,8 @@ impl<C: Clock + Clone> Inner<C> {
         site: &Site,
         now: C::Instant,
     ) -> Keys {
-        let settings = &self.settings;
+        // A handle of its own: the routes below are changed while it is read.
+        let settings = Arc::clone(&state.settings);
         let site_limits = |site: &Site| settings.site(site);
         let make = Creation {
             clock: &self.clock,

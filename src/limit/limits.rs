@@ -12,6 +12,7 @@ use super::alert::Alert;
 use super::fleet::{self, Fleet, SharedStatus};
 use super::inner::Inner;
 use super::permit::Permit;
+use super::settings::Settings;
 use super::site::SiteLimits;
 use super::time::since;
 use super::wait::{LimitScope, Wait};
@@ -29,6 +30,8 @@ const MAX_ALERTS: usize = 1024;
 /// saying which limit is in the way and until when. Each message of the session is
 /// charged with [`Permit::try_message`]. [`feedback`](Limits::feedback) lets replies
 /// move the pair's limits. [`acquire_timeout`](Limits::acquire_timeout) blocks on top.
+/// [`reconfigure`](Limits::reconfigure) moves live limits to new settings, keeping every
+/// route's state.
 ///
 /// Clones share one state. Time comes from the clock given to the builder (governor's
 /// [`Clock`]; `FakeRelativeClock` in tests). Memory is bounded: at most
@@ -100,18 +103,18 @@ impl<C: Clock + Clone> Limits<C> {
         let keys = self.inner.keys(&mut state, route, now);
         state.each_slot(keys, |slot, scope| slot.check_open(now, scope))?;
         // Last, as it spends a cell: the pair's connection rate and backoff.
+        let pace = state.settings.pace;
         let pair = state.pairs.at(keys.pair);
-        let binds = pair.gate.check(self.inner.settings.pace, now)?;
+        let binds = pair.gate.check(pace, now)?;
         pair.slot.binds_until = pair.slot.binds_until.max(now + binds);
         state.open(keys, now);
-        let max_messages = state.sites.at(keys.site).deliveries;
         let plan = self
             .inner
             .fleet
             .as_ref()
             .map(|_| fleet::plan_open(&mut state, keys));
         drop(state);
-        let mut permit = Permit::new(Arc::clone(&self.inner), keys, route.source(), max_messages);
+        let mut permit = Permit::new(Arc::clone(&self.inner), keys, route.source());
         // Refused by the fleet: dropping the permit gives the local slot back.
         if let (Some(fleet), Some(plan)) = (&self.inner.fleet, plan) {
             permit.shared = Some(fleet.open(plan, now)?);
@@ -194,10 +197,10 @@ impl<C: Clock + Clone> Limits<C> {
             }
             _ => None,
         };
-        let settings = &inner.settings;
         let mut alerts = Vec::new();
         let mut state = inner.state.lock();
         let keys = inner.keys(&mut state, route, now);
+        let settings = Arc::clone(&state.settings);
         state.touch(keys, now);
         let before = inner.fleet.as_ref().map(|_| {
             fleet::before(
@@ -242,16 +245,16 @@ impl<C: Clock + Clone> Limits<C> {
         if let (Some(fleet), Some(change)) = (&inner.fleet, change) {
             fleet.write(change);
         }
-        self.publish(alerts);
+        self.publish(&settings, alerts);
     }
 
     /// Hands alerts to the callback and keeps them for `drain_alerts`, outside the
     /// state lock.
-    fn publish(&self, alerts: Vec<Alert>) {
+    fn publish(&self, settings: &Settings, alerts: Vec<Alert>) {
         if alerts.is_empty() {
             return;
         }
-        if let Some(hook) = &self.inner.settings.on_alert {
+        if let Some(hook) = &settings.on_alert {
             for alert in &alerts {
                 hook(alert);
             }
@@ -274,7 +277,9 @@ impl<C: Clock + Clone> Limits<C> {
     /// the defaults, else the defaults), before any adaptation: what a new pair to it
     /// starts from.
     pub fn site_limits(&self, site: &Site) -> SiteLimits {
-        self.inner.settings.site(site)
+        // The settings in force now (a reconfigure may have replaced them).
+        let settings = self.inner.state.lock().settings.clone();
+        settings.site(site)
     }
 
     /// The pair's current rate (as the interval between messages) and session cap.
@@ -293,7 +298,8 @@ impl<C: Clock + Clone> Limits<C> {
     pub fn snapshot(&self, route: &Route) -> Option<PairSnapshot<C::Instant>> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
-        state.sweep_if_due(now, self.inner.settings.idle_after);
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(now, idle_after);
         let keys = state.find(route.source(), route.site())?;
         let slot = &state.pairs.at(keys.pair).slot;
         Some(PairSnapshot {
@@ -316,7 +322,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// Sessions in flight on the route's pair.
     pub fn in_flight(&self, route: &Route) -> u32 {
         let mut state = self.inner.state.lock();
-        state.sweep_if_due(self.inner.clock.now(), self.inner.settings.idle_after);
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(self.inner.clock.now(), idle_after);
         match state.find(route.source(), route.site()) {
             Some(keys) => state.pairs.at(keys.pair).slot.in_flight,
             None => 0,
@@ -326,7 +333,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// The longest an open session waits for its next message's rate before it is
     /// closed ([`Connections::idle`](super::Connections::idle)).
     pub fn session_idle(&self) -> Duration {
-        self.inner.settings.connections.idle
+        self.inner.state.lock().settings.connections.idle
     }
 
     /// The shared store's health and counters, or `None` without one.
@@ -338,7 +345,8 @@ impl<C: Clock + Clone> Limits<C> {
     /// [`max_routes`](super::LimitsBuilder::max_routes) (the overflow route included).
     pub fn len(&self) -> usize {
         let mut state = self.inner.state.lock();
-        state.sweep_if_due(self.inner.clock.now(), self.inner.settings.idle_after);
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(self.inner.clock.now(), idle_after);
         state.routes()
     }
 
@@ -356,10 +364,9 @@ impl<C: Clock + Clone> Limits<C> {
     /// the route cap is reached.
     pub fn prune_idle(&self) -> usize {
         let now = self.inner.clock.now();
-        self.inner
-            .state
-            .lock()
-            .prune(now, self.inner.settings.idle_after)
+        let mut state = self.inner.state.lock();
+        let idle_after = state.settings.idle_after;
+        state.prune(now, idle_after)
     }
 }
 

@@ -7,7 +7,7 @@
 //! decisions), `acquire` (waiting on top), `permit`, `adapt` (what one reply does to a
 //! pair: pure), `alert` (escalation), `inner` and `state` (the tracked routes and
 //! their invariants), `slot` and `bucket` (one scope's sessions, rate and
-//! suspension), and `fleet` (limits shared through a store; the Redis store is in
+//! suspension), `reconfigure` (new settings on live limits, state kept), and `fleet` (limits shared through a store; the Redis store is in
 //! `shared` with the `redis` feature, and depends on this module,
 //! never the reverse).
 
@@ -23,6 +23,7 @@ mod learned;
 mod limits;
 mod permit;
 mod rate;
+mod reconfigure;
 mod settings;
 mod site;
 mod slab;

@@ -24,7 +24,6 @@ pub struct Permit<C: Clock = DefaultClock> {
     keys: Keys,
     source: IpAddr,
     messages: u32,
-    max_messages: Option<u32>,
     /// The fleet side: leases and scope names, with a shared store.
     pub(super) shared: Option<SharedPermit>,
 }
@@ -40,18 +39,12 @@ impl<C: Clock> fmt::Debug for Permit<C> {
 
 impl<C: Clock + Clone> Permit<C> {
     /// A permit for a session already counted in flight on `keys`.
-    pub(super) fn new(
-        inner: Arc<Inner<C>>,
-        keys: Keys,
-        source: IpAddr,
-        max_messages: Option<u32>,
-    ) -> Self {
+    pub(super) fn new(inner: Arc<Inner<C>>, keys: Keys, source: IpAddr) -> Self {
         Self {
             inner,
             keys,
             source,
             messages: 0,
-            max_messages,
             shared: None,
         }
     }
@@ -67,16 +60,21 @@ impl<C: Clock + Clone> Permit<C> {
     pub fn try_message(&mut self) -> Result<(), Wait<C::Instant>> {
         let inner = &*self.inner;
         let now = inner.clock.now();
-        if self.max_messages.is_some_and(|max| self.messages >= max) {
+        let mut state = inner.state.lock();
+        let keys = self.keys;
+        // The site's cap as it is now: a reconfiguration reaches open sessions too.
+        let max_messages = state.sites.at(keys.site).deliveries;
+        if max_messages.is_some_and(|max| self.messages >= max) {
             return Err(Wait::session_full(now));
         }
-        let mut state = inner.state.lock();
         // A suspension stops sessions already open too: after a 421 on one session, the
         // others on the same route must not go on sending.
-        let keys = self.keys;
         state.each_slot(keys, |slot, scope| slot.check_suspended(now, scope))?;
-        if let Some(schedule) = &inner.settings.warm_up {
-            check_warm_up(&mut state, keys, schedule, now)?;
+        if state.settings.warm_up.is_some() {
+            let settings = Arc::clone(&state.settings);
+            if let Some(schedule) = &settings.warm_up {
+                check_warm_up(&mut state, keys, schedule, now)?;
+            }
         }
         let rated = state.each_slot(keys, |slot, scope| slot.check_rate(now, scope));
         if let Err(wait) = rated {
@@ -91,8 +89,14 @@ impl<C: Clock + Clone> Permit<C> {
             let (decision, stored) = fleet.message(shared, rates, now);
             if let Some(stored) = stored {
                 let mut state = inner.state.lock();
-                let floor = &inner.settings.adaptive.floor;
-                Fleet::follow(&inner.clock, state.pairs.at(keys.pair), &stored, floor, now);
+                let floor = state.settings.adaptive.floor;
+                Fleet::follow(
+                    &inner.clock,
+                    state.pairs.at(keys.pair),
+                    &stored,
+                    &floor,
+                    now,
+                );
             }
             decision?;
         }
@@ -180,7 +184,7 @@ impl<C: Clock> Drop for Permit<C> {
         let now = self.inner.clock.now();
         let mut state = self.inner.state.lock();
         if self.messages == 0 {
-            let pace = self.inner.settings.pace;
+            let pace = state.settings.pace;
             state.pairs.at(self.keys.pair).gate.refund(pace, now);
         }
         state.release(self.keys, now);

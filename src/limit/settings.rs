@@ -12,7 +12,7 @@ use super::warm_up::WarmUp;
 use crate::route::Site;
 
 /// A function that receives alerts as they happen.
-pub(super) type AlertHook = Box<dyn Fn(&Alert) + Send + Sync>;
+pub(super) type AlertHook = std::sync::Arc<dyn Fn(&Alert) + Send + Sync>;
 
 /// The checked settings the limits run on.
 pub(super) struct Settings {

@@ -53,6 +53,13 @@ impl<T> Slab<T> {
         self.items.get(index as usize).and_then(Option::as_ref)
     }
 
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (u32, &mut T)> {
+        self.items
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, item)| item.as_mut().map(|item| (i as u32, item)))
+    }
+
     pub(super) fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
         self.items
             .iter()

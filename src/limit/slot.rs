@@ -87,6 +87,33 @@ impl<C: Clock + Clone> Slot<C> {
             self.binds_until = self.binds_until.max(now + bucket.refill());
         }
     }
+
+    /// Moves to another rate (`None`: none) keeping what was spent: the cells the old
+    /// rate still owed are owed at the new one (see `Bucket::rerated`); a rate where
+    /// there was none starts full, as a new route's; the same rate is left as it is.
+    pub(super) fn rerate(&mut self, clock: &C, now: C::Instant, rate: Option<(Duration, u32)>) {
+        if self.rate_spec() == rate {
+            return;
+        }
+        self.rate = match (self.rate.take(), rate) {
+            (_, None) => None,
+            (None, Some((interval, burst))) => Some(Bucket::new(clock, interval, burst, false)),
+            (Some(old), Some((interval, burst))) => {
+                let (bucket, binds) = old.rerated(clock, now, interval, burst);
+                self.binds_until = self.binds_until.max(now + binds);
+                Some(bucket)
+            }
+        };
+    }
+
+    /// Takes a scope's new limits without adaptation (a site's, a source's): its
+    /// session cap as configured (sessions in flight stay counted against it), its
+    /// rate moved keeping what was spent.
+    pub(super) fn reconfigure(&mut self, clock: &C, now: C::Instant, limits: &ScopeLimits) {
+        self.sessions = limits.sessions;
+        let rate = limits.rate.map(|rate| (rate.interval(), rate.burst()));
+        self.rerate(clock, now, rate);
+    }
 }
 
 impl<C: Clock> Slot<C> {

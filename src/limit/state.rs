@@ -9,12 +9,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::Clock;
 
 use super::connect::Gate;
 use super::rate::Rate;
+use super::settings::Settings;
 use super::site::{ScopeLimits, SiteLimits};
 use super::slab::{FastHash, Slab};
 use super::slot::Slot;
@@ -175,8 +177,12 @@ pub(super) struct Creation<'a, C: Clock> {
     pub(super) initial_sessions: Option<u32>,
 }
 
-/// Every tracked scope.
+/// Every tracked scope, and the settings they run on.
 pub(super) struct State<C: Clock> {
+    /// The checked settings: under the same lock as the routes, so that a decision
+    /// sees one configuration throughout and a reconfiguration moves every route at
+    /// once (see `reconfigure`).
+    pub(super) settings: Arc<Settings>,
     source_index: HashMap<IpAddr, u32, FastHash>,
     site_index: HashMap<Site, u32>,
     pair_index: HashMap<(u32, u32), u32, FastHash>,
@@ -194,8 +200,9 @@ pub(super) struct State<C: Clock> {
 }
 
 impl<C: Clock + Clone> State<C> {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(settings: Arc<Settings>) -> Self {
         Self {
+            settings,
             source_index: HashMap::default(),
             site_index: HashMap::new(),
             pair_index: HashMap::default(),
@@ -206,6 +213,19 @@ impl<C: Clock + Clone> State<C> {
             last_sweep: None,
             last_cap_prune: None,
             first_sends: HashMap::default(),
+        }
+    }
+
+    /// Takes in the first sends the settings record ("ago" before `now`); an IP
+    /// already known keeps the earlier of the two.
+    pub(super) fn record_first_sends(&mut self, now: C::Instant) {
+        let settings = Arc::clone(&self.settings);
+        for (&ip, &age) in &settings.first_sends {
+            let recorded = FirstSend { at: now, age };
+            let known = self.first_sends.entry(ip).or_insert(recorded);
+            if known.age_at(now) < age {
+                *known = recorded;
+            }
         }
     }
 
