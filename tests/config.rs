@@ -60,7 +60,7 @@ fn the_example_file_sets_every_setting() {
     let rate = acme.pair.rate.unwrap();
     assert_eq!(
         (rate.count(), rate.per(), rate.burst()),
-        (10, Duration::from_secs(1), 10)
+        (10, Duration::from_secs(1), 5)
     );
     assert_eq!(acme.pair.sessions, Some(8));
     // Keys a site does not set come from [default].

@@ -30,8 +30,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The live reconfiguration of running limits from a changed file is not part of
-//! this module yet.
+//! A changed file is applied to running limits with
+//! [`Limits::reconfigure`](crate::limit::Limits::reconfigure):
+//! `limits.reconfigure(LimitsFile::from_file(path)?.apply(Limits::builder()))` moves
+//! every route to the new settings and keeps its state; a file that does not read or
+//! check leaves the limits in force as they are. `examples/config.rs` (`--reload`,
+//! `--watch`) shows it while a sender runs.
 
 mod doc;
 mod file;
