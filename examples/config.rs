@@ -50,7 +50,7 @@ enum Live {
 /// Reads a limits file in either layout, printing KumoMTA's report.
 fn load(path: &str, kumo: bool) -> Result<LimitsFile, String> {
     let loaded = if kumo {
-        LimitsFile::from_kumo_file(&path).map(|(file, report)| {
+        LimitsFile::from_kumo_file(path).map(|(file, report)| {
             if report.is_empty() {
                 println!("every KumoMTA key was taken as it is");
             } else {
@@ -59,7 +59,7 @@ fn load(path: &str, kumo: bool) -> Result<LimitsFile, String> {
             file
         })
     } else {
-        LimitsFile::from_file(&path)
+        LimitsFile::from_file(path)
     };
     loaded.map_err(|e| e.to_string())
 }
