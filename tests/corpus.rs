@@ -17,11 +17,11 @@ use smtp_throttle::{classify, Category, Classification};
 /// accuracy, throttling recall and precision, and the worst category with at least
 /// `PER_CATEGORY_ROWS` test rows. The floors are the level reached so far, asserted so
 /// that no change goes back on it; the targets are issue 14's, printed while unmet.
-const CATEGORY: (f64, f64) = (0.83, 0.92);
+const CATEGORY: (f64, f64) = (0.835, 0.92);
 const RETRY: (f64, f64) = (0.98, 0.985);
 const THROTTLING_RECALL: (f64, f64) = (0.84, 0.97);
-const THROTTLING_PRECISION: (f64, f64) = (0.89, 0.95);
-const PER_CATEGORY: (f64, f64) = (0.65, 0.80);
+const THROTTLING_PRECISION: (f64, f64) = (0.90, 0.95);
+const PER_CATEGORY: (f64, f64) = (0.70, 0.80);
 const PER_CATEGORY_ROWS: usize = 20;
 
 /// The meanings the feedback loop slows down for.
