@@ -119,6 +119,23 @@ impl<'a> Doc<'a> {
         Ok(())
     }
 
+    /// `value` as a table of `allowed` keys only (another key is an error that lists
+    /// them), each handed to `each` with its value and its path.
+    pub(super) fn fields<'v, 'i>(
+        &self,
+        value: &'v Value<'i>,
+        path: &str,
+        allowed: &'static [&'static str],
+        mut each: impl FnMut(&str, &'v Value<'i>, &str) -> Result<(), FileError>,
+    ) -> Result<(), FileError> {
+        let table = self.table(value, path)?;
+        self.known_keys(table, path, allowed)?;
+        for (key, v) in table.iter() {
+            each(key.get_ref().as_ref(), v, &join(path, key.get_ref()))?;
+        }
+        Ok(())
+    }
+
     /// `value` as a table.
     pub(super) fn table<'v, 'i>(
         &self,

@@ -186,17 +186,15 @@ pub(super) fn checked(
 }
 
 fn scope(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<ScopeSet, FileError> {
-    let table = doc.table(value, path)?;
-    doc.known_keys(table, path, SCOPE)?;
     let mut set = ScopeSet::default();
-    for (key, v) in table.iter() {
-        let key_path = join(path, key.get_ref());
-        match key.get_ref().as_ref() {
-            "rate" => set.rate = Some(doc.rate(v, &key_path, false)?),
-            "sessions" => set.sessions = Some(doc.limit(v, &key_path)?),
+    doc.fields(value, path, SCOPE, |key, v, key_path| {
+        match key {
+            "rate" => set.rate = Some(doc.rate(v, key_path, false)?),
+            "sessions" => set.sessions = Some(doc.limit(v, key_path)?),
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     checked(
         doc,
         value,
@@ -213,22 +211,20 @@ fn site_limits(
     path: &str,
     allowed: &'static [&'static str],
 ) -> Result<SiteSet, FileError> {
-    let table = doc.table(value, path)?;
-    doc.known_keys(table, path, allowed)?;
     let mut set = SiteSet::default();
-    for (key, v) in table.iter() {
-        let key_path = join(path, key.get_ref());
-        match key.get_ref().as_ref() {
-            "rate" => set.pair.rate = Some(doc.rate(v, &key_path, false)?),
-            "sessions" => set.pair.sessions = Some(doc.limit(v, &key_path)?),
-            "site_rate" => set.site.rate = Some(doc.rate(v, &key_path, false)?),
-            "site_sessions" => set.site.sessions = Some(doc.limit(v, &key_path)?),
+    doc.fields(value, path, allowed, |key, v, key_path| {
+        match key {
+            "rate" => set.pair.rate = Some(doc.rate(v, key_path, false)?),
+            "sessions" => set.pair.sessions = Some(doc.limit(v, key_path)?),
+            "site_rate" => set.site.rate = Some(doc.rate(v, key_path, false)?),
+            "site_sessions" => set.site.sessions = Some(doc.limit(v, key_path)?),
             "deliveries_per_session" => {
-                set.deliveries_per_session = Some(doc.limit(v, &key_path)?);
+                set.deliveries_per_session = Some(doc.limit(v, key_path)?);
             }
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     checked(doc, value, path, set.over(SiteLimits::default()).validate())?;
     Ok(set)
 }
@@ -309,66 +305,60 @@ fn providers(
 }
 
 fn adaptive(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<AdaptiveSet, FileError> {
-    let table = doc.table(value, path)?;
-    doc.known_keys(table, path, ADAPTIVE)?;
     let mut set = AdaptiveSet::default();
-    for (key, v) in table.iter() {
-        let p = join(path, key.get_ref());
-        match key.get_ref().as_ref() {
-            "decrease" => set.decrease = Some(doc.float(v, &p)?),
+    doc.fields(value, path, ADAPTIVE, |key, v, p| {
+        match key {
+            "decrease" => set.decrease = Some(doc.float(v, p)?),
             "floor" => {
                 set.floor = Some(
-                    doc.rate(v, &p, false)?
-                        .ok_or_else(|| doc.bad(v, &p, "a rate: the floor cannot be unlimited"))?,
+                    doc.rate(v, p, false)?
+                        .ok_or_else(|| doc.bad(v, p, "a rate: the floor cannot be unlimited"))?,
                 );
             }
-            "ramp_after" => set.ramp_after = Some(doc.count(v, &p)?),
-            "ramp_step" => set.ramp_step = Some(doc.float(v, &p)?),
-            "rate_limited_pause" => set.rate_limited_pause = Some(doc.duration(v, &p)?),
-            "reputation_pause" => set.reputation_pause = Some(doc.duration(v, &p)?),
-            "busy_pause" => set.busy_pause = Some(doc.duration(v, &p)?),
-            "initial_sessions" => set.initial_sessions = Some(doc.limit(v, &p)?),
+            "ramp_after" => set.ramp_after = Some(doc.count(v, p)?),
+            "ramp_step" => set.ramp_step = Some(doc.float(v, p)?),
+            "rate_limited_pause" => set.rate_limited_pause = Some(doc.duration(v, p)?),
+            "reputation_pause" => set.reputation_pause = Some(doc.duration(v, p)?),
+            "busy_pause" => set.busy_pause = Some(doc.duration(v, p)?),
+            "initial_sessions" => set.initial_sessions = Some(doc.limit(v, p)?),
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     checked(doc, value, path, set.over(Adaptive::default()).validate())?;
     Ok(set)
 }
 
 fn escalation(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<EscalationSet, FileError> {
-    let table = doc.table(value, path)?;
-    doc.known_keys(table, path, ESCALATION)?;
     let mut set = EscalationSet::default();
-    for (key, v) in table.iter() {
-        let p = join(path, key.get_ref());
-        match key.get_ref().as_ref() {
-            "pair_signals" => set.pair_signals = Some(doc.count(v, &p)?),
-            "distinct_sites" => set.distinct_sites = Some(doc.count(v, &p)?),
-            "window" => set.window = Some(doc.duration(v, &p)?),
-            "route_pause" => set.route_pause = Some(doc.duration(v, &p)?),
-            "block_pause" => set.block_pause = Some(doc.duration(v, &p)?),
+    doc.fields(value, path, ESCALATION, |key, v, p| {
+        match key {
+            "pair_signals" => set.pair_signals = Some(doc.count(v, p)?),
+            "distinct_sites" => set.distinct_sites = Some(doc.count(v, p)?),
+            "window" => set.window = Some(doc.duration(v, p)?),
+            "route_pause" => set.route_pause = Some(doc.duration(v, p)?),
+            "block_pause" => set.block_pause = Some(doc.duration(v, p)?),
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     checked(doc, value, path, set.over(Escalation::default()).validate())?;
     Ok(set)
 }
 
 fn connections(doc: &Doc<'_>, value: &Value<'_>, path: &str) -> Result<ConnectionsSet, FileError> {
-    let table = doc.table(value, path)?;
-    doc.known_keys(table, path, CONNECTIONS)?;
     let mut set = ConnectionsSet::default();
-    for (key, v) in table.iter() {
-        let p = join(path, key.get_ref());
-        match key.get_ref().as_ref() {
-            "rate" => set.rate = Some(doc.rate(v, &p, false)?),
-            "failures_before_delay" => set.failures_before_delay = Some(doc.count(v, &p)?),
-            "first_delay" => set.first_delay = Some(doc.duration(v, &p)?),
-            "max_delay" => set.max_delay = Some(doc.duration(v, &p)?),
-            "idle" => set.idle = Some(doc.duration(v, &p)?),
+    doc.fields(value, path, CONNECTIONS, |key, v, p| {
+        match key {
+            "rate" => set.rate = Some(doc.rate(v, p, false)?),
+            "failures_before_delay" => set.failures_before_delay = Some(doc.count(v, p)?),
+            "first_delay" => set.first_delay = Some(doc.duration(v, p)?),
+            "max_delay" => set.max_delay = Some(doc.duration(v, p)?),
+            "idle" => set.idle = Some(doc.duration(v, p)?),
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     checked(
         doc,
         value,
@@ -433,23 +423,21 @@ fn shared(
     path: &str,
     file: &mut LimitsFile,
 ) -> Result<(), FileError> {
-    let table = doc.table(value, path)?;
-    doc.known_keys(table, path, SHARED)?;
-    for (key, v) in table.iter() {
-        let p = join(path, key.get_ref());
-        match key.get_ref().as_ref() {
+    doc.fields(value, path, SHARED, |key, v, p| {
+        match key {
             "fallback" => {
-                file.fallback = Some(match doc.str(v, &p)? {
+                file.fallback = Some(match doc.str(v, p)? {
                     "local" => Fallback::Local,
                     "refuse" => Fallback::Refuse,
-                    _ => return Err(doc.bad(v, &p, "\"local\" or \"refuse\"")),
+                    _ => return Err(doc.bad(v, p, "\"local\" or \"refuse\"")),
                 });
             }
-            "retry_after" => file.shared_retry_after = Some(doc.duration(v, &p)?),
-            "lease" => file.shared_lease = Some(doc.duration(v, &p)?),
+            "retry_after" => file.shared_retry_after = Some(doc.duration(v, p)?),
+            "lease" => file.shared_lease = Some(doc.duration(v, p)?),
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(())
 }
 
