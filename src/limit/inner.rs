@@ -50,7 +50,7 @@ impl<C: Clock + Clone> Inner<C> {
     }
 
     /// The keys of the route from `ip` to `site` at `now`, creating its entries when
-    /// missing.
+    /// missing; idle entries are swept first, at most every half `idle_after`.
     pub(super) fn keys_of(
         &self,
         state: &mut State<C>,
@@ -58,7 +58,13 @@ impl<C: Clock + Clone> Inner<C> {
         site: &Site,
         now: C::Instant,
     ) -> Keys {
-        // A handle of its own: the routes below are changed while it is read.
+        let idle_after = state.settings.idle_after;
+        state.sweep_if_due(now, idle_after);
+        if let Some(keys) = state.find(ip, site) {
+            return keys;
+        }
+        // A new route: a handle on the settings of its own, since the routes are changed
+        // while it is read (the lookup above, nearly every call, needs none).
         let settings = Arc::clone(&state.settings);
         let site_limits = |site: &Site| settings.site(site);
         let make = Creation {
@@ -71,6 +77,6 @@ impl<C: Clock + Clone> Inner<C> {
             overflow: &settings.overflow,
             initial_sessions: settings.adaptive.initial_sessions,
         };
-        state.keys(&make, ip, site)
+        state.insert_route(&make, ip, site)
     }
 }

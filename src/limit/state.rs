@@ -249,21 +249,17 @@ impl<C: Clock + Clone> State<C> {
         self.pairs.len()
     }
 
-    /// The route's keys, creating its entries when missing.
+    /// The keys of a route that is not tracked yet (the caller swept idle entries, at
+    /// most every half `idle_after`, and looked it up first), creating its entries.
     ///
-    /// Idle entries are swept at most every half `idle_after` (at least a second
-    /// apart). One of the `max_routes` is kept for the overflow pair; when the others
+    /// One of the `max_routes` is kept for the overflow pair; when the others
     /// are taken, idle ones are pruned first (at most once a second), and if none is,
     /// a route of a site already tracked shares one of that site's pairs (so the
     /// site's own limits keep applying, and the shared pair's are at least as strict
     /// as the route's own), while a route of a new site shares the overflow site and
     /// pair (default site limits). Memory stays bounded while mail still flows.
-    pub(super) fn keys(&mut self, make: &Creation<'_, C>, ip: IpAddr, site: &Site) -> Keys {
+    pub(super) fn insert_route(&mut self, make: &Creation<'_, C>, ip: IpAddr, site: &Site) -> Keys {
         let now = make.now;
-        self.sweep_if_due(now, make.idle_after);
-        if let Some(keys) = self.find(ip, site) {
-            return keys;
-        }
         let regular_cap = make.max_routes.saturating_sub(1);
         if self.regular_pairs() >= regular_cap {
             let recently = self
