@@ -87,9 +87,9 @@ struct Compiled {
     retry: Option<bool>,
     scope: Option<super::Scope>,
     retry_after: Option<std::time::Duration>,
-    /// The rule's regex, with its pattern for the shadowing test.
+    /// The rule's regex (its pattern, `as_str`, serves the shadowing test).
     #[cfg(feature = "regex")]
-    regex: Option<(regex::Regex, std::borrow::Cow<'static, str>)>,
+    regex: Option<regex::Regex>,
 }
 
 impl Compiled {
@@ -98,7 +98,7 @@ impl Compiled {
     fn regex_fits(&self, reply: &Reply) -> bool {
         self.regex
             .as_ref()
-            .is_none_or(|(regex, _)| regex.is_match(reply.text()))
+            .is_none_or(|regex| regex.is_match(reply.text()))
     }
 
     #[cfg(not(feature = "regex"))]
@@ -112,7 +112,7 @@ impl Compiled {
     fn regex_covers(&self, later: &Compiled) -> bool {
         match (&self.regex, &later.regex) {
             (None, _) => true,
-            (Some((_, mine)), Some((_, theirs))) => mine == theirs,
+            (Some(mine), Some(theirs)) => mine.as_str() == theirs.as_str(),
             (Some(_), None) => false,
         }
     }
@@ -360,7 +360,7 @@ impl Inner {
                                 pattern: pattern.to_string(),
                                 reason: e.to_string(),
                             })?;
-                        Some((regex, pattern.clone()))
+                        Some(regex)
                     }
                 },
             });
