@@ -491,3 +491,69 @@ fn a_deferral_for_the_routes_pace_comes_back_soon_without_stepping_the_schedule(
         .build()
         .is_err());
 }
+
+#[test]
+fn a_deferral_about_one_recipient_comes_back_every_quarter_hour_eight_times() {
+    let policy = RetryPolicy::builder().seed(5).build().unwrap();
+    for wire in [
+        "452 4.2.2 The email account that you tried to reach is over quota.",
+        "452 4.2.2 <bob@example.com>: Recipient address rejected: Mailbox full",
+        "450 4.2.1 <bob@example.com>: Recipient address rejected: mailbox temporarily disabled",
+    ] {
+        let full = reply(wire);
+        // 15–18 minutes each for its first 8 attempts (about two hours), wherever its
+        // age started; the schedule has not moved.
+        let mut h = History::new(Duration::ZERO);
+        let mut now = 3 * HOUR;
+        for _ in 0..8 {
+            let at = retry_at(policy.next_retry(&full, &mut h, now, None));
+            assert!(
+                (15 * MIN..=18 * MIN).contains(&(at - now)),
+                "{wire} at {now:?}: {:?}",
+                at - now
+            );
+            now = at;
+        }
+        assert_eq!(h.backoff_steps(), 0, "{wire}");
+        // Then the schedule from its start, never under 15 minutes.
+        let at = retry_at(policy.next_retry(&full, &mut h, now, None));
+        assert!(
+            (15 * MIN..=30 * MIN).contains(&(at - now)),
+            "{wire}: {:?}",
+            at - now
+        );
+        assert_eq!(h.backoff_steps(), 1);
+    }
+    // A suspension of the route still pushes it.
+    let full = reply("452 4.2.2 Mailbox full");
+    let mut h = History::new(Duration::ZERO);
+    let at = retry_at(policy.next_retry(&full, &mut h, Duration::ZERO, Some(40 * MIN)));
+    assert!(at >= 40 * MIN, "{at:?}");
+    // Not about a recipient: the schedule's 5 minutes.
+    let mut h = History::new(Duration::ZERO);
+    let policy_block =
+        reply("450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.1]");
+    let at = retry_at(policy.next_retry(&policy_block, &mut h, Duration::ZERO, None));
+    assert!((5 * MIN..=10 * MIN).contains(&at), "{at:?}");
+    // None: the schedule (5 minutes first); the presets keep their MTA's behaviour.
+    let off = RetryPolicy::builder()
+        .recipient_retry(None)
+        .seed(5)
+        .build()
+        .unwrap();
+    let mut h = History::new(Duration::ZERO);
+    let at = retry_at(off.next_retry(&full, &mut h, Duration::ZERO, None));
+    assert!((5 * MIN..=10 * MIN).contains(&at), "{at:?}");
+    let mut h = History::new(Duration::ZERO);
+    let at = retry_at(RetryPolicy::postfix().next_retry(&full, &mut h, Duration::ZERO, None));
+    assert_eq!(at, 5 * MIN);
+    // Zero is refused.
+    assert!(matches!(
+        RetryPolicy::builder()
+            .recipient_retry(Some(Duration::ZERO))
+            .build(),
+        Err(ConfigError::Zero {
+            setting: "recipient_retry"
+        })
+    ));
+}

@@ -240,6 +240,7 @@ pub struct RetryPolicy {
     hint_spread: Duration,
     release_spread: Duration,
     route_retry: Option<Duration>,
+    recipient_retry: Option<Duration>,
     jitter: Jitter,
     rng: Rng,
 }
@@ -247,38 +248,44 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     /// Starts a policy with the standard schedule: 5, 15, 30, 60 minutes, then every
     /// 60 minutes, for at most 5 days; deferrals for the route's pace retried after
-    /// 1–2 minutes ([`route_retry`](RetryPolicyBuilder::route_retry)).
+    /// 1–2 minutes ([`route_retry`](RetryPolicyBuilder::route_retry)), deferrals about
+    /// one recipient (a full mailbox) every 15–18 minutes for the message's first two
+    /// hours ([`recipient_retry`](RetryPolicyBuilder::recipient_retry)).
     pub fn builder() -> RetryPolicyBuilder {
         RetryPolicyBuilder::new(Schedule::standard(), 5 * DAY)
     }
 
     /// Postfix's queue manager: the wait is the message's age clamped to 300 s … 4000 s
     /// (`minimal_backoff_time`, `maximal_backoff_time`), lifetime 5 days
-    /// (`maximal_queue_lifetime`), no jitter; pace deferrals follow it too (no
-    /// [`route_retry`](RetryPolicyBuilder::route_retry)), as in Postfix.
+    /// (`maximal_queue_lifetime`), no jitter; pace and recipient deferrals follow it too
+    /// (no [`route_retry`](RetryPolicyBuilder::route_retry) or
+    /// [`recipient_retry`](RetryPolicyBuilder::recipient_retry)), as in Postfix.
     pub fn postfix() -> Self {
         RetryPolicyBuilder::new(Schedule::postfix(), 5 * DAY)
             .jitter(Jitter::None)
             .route_retry(None)
+            .recipient_retry(None)
             .assemble()
     }
 
     /// Exim's default retry rule `F,2h,15m; G,16h,1h,1.5; F,4d,6h`: every 15 minutes
     /// for 2 hours, then waits growing ×1.5 from 1 hour until 16 hours, then every
-    /// 6 hours up to 4 days; no jitter, no `route_retry`.
+    /// 6 hours up to 4 days; no jitter, no `route_retry` or `recipient_retry`.
     pub fn exim() -> Self {
         RetryPolicyBuilder::new(Schedule::exim(), 4 * DAY)
             .jitter(Jitter::None)
             .route_retry(None)
+            .recipient_retry(None)
             .assemble()
     }
 
     /// RFC 5321 §4.5.4.1: at least 30 minutes between attempts, give up after 5 days;
-    /// no jitter, no `route_retry`.
+    /// no jitter, no `route_retry` or `recipient_retry`.
     pub fn rfc5321() -> Self {
         RetryPolicyBuilder::new(Schedule::rfc5321(), 5 * DAY)
             .jitter(Jitter::None)
             .route_retry(None)
+            .recipient_retry(None)
             .assemble()
     }
 
@@ -323,6 +330,10 @@ impl RetryPolicy {
     /// - A deferral for the route's pace (rate, busy server, too many connections)
     ///   waits [`route_retry`](RetryPolicyBuilder::route_retry) … twice that, for
     ///   its first 12 attempts, without stepping the schedule.
+    /// - A deferral about one recipient (a full mailbox, a mailbox or user the server
+    ///   cannot look up now) waits [`recipient_retry`](RetryPolicyBuilder::recipient_retry)
+    ///   … 20 % more for its first 8 attempts, without stepping the schedule; after
+    ///   that the schedule applies, never shorter than that wait.
     /// - Otherwise the schedule gives the wait, spread by the [`Jitter`].
     /// - `suspended_until` (a route suspension) pushes the retry past the suspension's
     ///   end, spread over [`release_spread`](RetryPolicyBuilder::release_spread) (a
@@ -423,6 +434,10 @@ impl RetryPolicy {
             .filter(|_| about_pace(classification) && history.parts.attempts <= ROUTE_RETRIES)
         {
             self.rng.between(wait, wait.saturating_mul(2))
+        } else if let Some(wait) = self.recipient_retry.filter(|_| {
+            about_recipient(classification) && history.parts.attempts <= RECIPIENT_RETRIES
+        }) {
+            self.rng.between(wait, wait.saturating_add(wait / 5))
         } else {
             history.parts.backoff_steps = history.parts.backoff_steps.saturating_add(1);
             // Suspensions are not the message's doing: leave them out of its age.
@@ -432,6 +447,10 @@ impl RetryPolicy {
                 own_age,
                 history.parts.last_wait,
             );
+            let base = match self.recipient_retry {
+                Some(floor) if about_recipient(classification) => base.max(floor),
+                _ => base,
+            };
             self.jittered(base, history.parts.last_wait)
         };
         history.parts.last_wait = Some(wait);
@@ -471,6 +490,17 @@ impl RetryPolicy {
 /// Attempts after which a message deferred for the route's pace follows the schedule.
 const ROUTE_RETRIES: u32 = 12;
 
+/// Attempts after which a message deferred for one recipient follows the schedule:
+/// eight retries [`recipient_retry`](RetryPolicyBuilder::recipient_retry) apart, the
+/// two hours of Exim's default rule `F,2h,15m` at its 15 minutes.
+const RECIPIENT_RETRIES: u32 = 8;
+
+/// Whether a deferral is about one recipient's mailbox: retrying it costs one `RCPT`
+/// to that recipient and says nothing about the sender's pace or standing.
+fn about_recipient(classification: &Classification) -> bool {
+    classification.scope == Scope::Recipient
+}
+
 /// Whether a deferral is the receiver objecting to the sender's pace on the route
 /// (not to the message, the recipient or the sender's reputation).
 fn about_pace(classification: &Classification) -> bool {
@@ -499,6 +529,7 @@ pub struct RetryPolicyBuilder {
     hint_spread: Duration,
     release_spread: Duration,
     route_retry: Option<Duration>,
+    recipient_retry: Option<Duration>,
     jitter: Jitter,
     seed: Option<u64>,
 }
@@ -518,6 +549,7 @@ impl RetryPolicyBuilder {
             hint_spread: 2 * MINUTE,
             release_spread: 5 * MINUTE,
             route_retry: Some(MINUTE),
+            recipient_retry: Some(15 * MINUTE),
             jitter: Jitter::default(),
             seed: None,
         }
@@ -618,6 +650,21 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// A deferral about one recipient — scope [`Scope::Recipient`]: a full mailbox, a
+    /// user the server cannot look up now — is retried this long after it (spread over
+    /// 20 % more) for the message's first 8 attempts, without stepping the schedule;
+    /// after that the schedule applies, never shorter than this. A mailbox
+    /// frees when its owner reads mail, at a time no reply tells; retrying costs one
+    /// `RCPT` to that recipient and does not weigh on the route, so it is retried at a
+    /// steady pace, as Exim's default `F,2h,15m` does, instead of the schedule's waits
+    /// that grow past an hour. Default 15 minutes; `None`: such deferrals follow the
+    /// schedule.
+    #[must_use]
+    pub fn recipient_retry(mut self, wait: Option<Duration>) -> Self {
+        self.recipient_retry = wait;
+        self
+    }
+
     /// How scheduled waits are spread (default [`Jitter::Decorrelated`]).
     #[must_use]
     pub fn jitter(mut self, jitter: Jitter) -> Self {
@@ -668,6 +715,9 @@ impl RetryPolicyBuilder {
         if let Some(wait) = self.route_retry {
             check("route_retry", wait, MAX_WAIT, false)?;
         }
+        if let Some(wait) = self.recipient_retry {
+            check("recipient_retry", wait, MAX_WAIT, false)?;
+        }
         Ok(self.assemble())
     }
 
@@ -684,6 +734,7 @@ impl RetryPolicyBuilder {
             hint_spread: self.hint_spread,
             release_spread: self.release_spread,
             route_retry: self.route_retry,
+            recipient_retry: self.recipient_retry,
             jitter: self.jitter,
             rng: Rng::new(self.seed.unwrap_or_else(Rng::seed_from_environment)),
         }
