@@ -179,16 +179,32 @@ fn decrease_suspend_then_ramp_up() {
     clock.advance(Duration::from_secs(2));
     assert!(permit.try_message().is_ok());
 
-    // 20 successes in a row step the rate up by 10 % of the ceiling each time, up to
-    // 90 % of the rate the receiver refused (here the ceiling, 1/s).
+    // 20 successes in a row step the rate up by 10 % of the ceiling each time: after
+    // a halving, up to halfway down the step (75 % of the rate the receiver refused,
+    // here the ceiling, 1/s), held there 5 steps, then up to 90 % of it.
     let ok = reply("250 2.0.0 Ok: queued");
     let per_sec = || 1.0 / limits.pair_limits(&r).0.unwrap().as_secs_f64();
-    for (step, expected) in [(1, 0.6), (2, 0.7), (3, 0.8), (4, 0.9)] {
+    for (step, expected) in [(1, 0.6), (2, 0.7), (3, 0.75)] {
         for _ in 0..20 {
             limits.feedback(&r, &ok);
         }
         assert!(
             (per_sec() - expected).abs() < 1e-6,
+            "step {step}: {}",
+            per_sec()
+        );
+    }
+    for _ in 0..4 * 20 {
+        limits.feedback(&r, &ok);
+    }
+    assert!((per_sec() - 0.75).abs() < 1e-3, "held: {}", per_sec());
+    // (The rate refused has crept up by a few hundredths of a percent a step.)
+    for (step, expected) in [(8, 0.85), (9, 0.9)] {
+        for _ in 0..20 {
+            limits.feedback(&r, &ok);
+        }
+        assert!(
+            (per_sec() - expected).abs() < 2e-3,
             "step {step}: {}",
             per_sec()
         );

@@ -1,6 +1,8 @@
-//! `examples/simulate` on small campaigns (40 000 messages, 2000 domains): the ordering
-//! that matters in every built-in scenario, the same numbers for the same seed, and
-//! scenario files with mistakes refused.
+//! `examples/simulate` on small campaigns (40 000 messages, 2000 domains): the issue's
+//! targets (no block, every deliverable message, drain within 1.5 × the ideal, 1.25 ×
+//! in the default world) and the ordering against the peers in every built-in
+//! scenario, the same numbers for the same seed, and scenario files with mistakes
+//! refused.
 
 mod common;
 
@@ -115,9 +117,9 @@ fn the_throttle_delivers_everything_deliverable_without_blocks() {
         40_000.0,
         "nothing lost or left queued"
     );
-    // Here the ideal is set by mailboxes full for up to an hour; retries on the standard
-    // schedule (5, 15, 30, 60 min with jitter) land within 4 times that.
-    assert!(number(throttle, "drain_ratio") < 4.0, "{throttle:?}");
+    // The target for the default world: within 1.25 × the ideal (full
+    // mailboxes are retried every 15–18 minutes, the big lanes held near their rate).
+    assert!(number(throttle, "drain_ratio") <= 1.25, "{throttle:?}");
     assert!(
         number(naive, "blocks") > 0.0,
         "naive sending gets blocked: {naive:?}"
@@ -194,16 +196,19 @@ fn in_every_built_in_scenario_the_throttle_is_ahead_of_postfix_and_kumomta() {
             number(throttle, "delivered") >= number(&policies["postfix"], "delivered"),
             "{scenario}"
         );
-        // strict-penalty's Apple (5 strikes remembered 5 minutes, a tenth of the
-        // configured rate) still blocks each IP once: the README says so.
-        if scenario != "strict-penalty" {
-            assert_eq!(number(throttle, "blocks"), 0.0, "{scenario}: {throttle:?}");
-            assert_eq!(
-                number(throttle, "delivered"),
-                number(&campaign, "deliverable"),
-                "{scenario}: every deliverable message"
-            );
-        }
+        // The targets in every built-in world: no block, every deliverable
+        // message, within 1.5 × the ideal (1.25 × in the default one).
+        assert_eq!(number(throttle, "blocks"), 0.0, "{scenario}: {throttle:?}");
+        assert_eq!(
+            number(throttle, "delivered"),
+            number(&campaign, "deliverable"),
+            "{scenario}: every deliverable message"
+        );
+        let most = if scenario == "default" { 1.25 } else { 1.5 };
+        assert!(
+            number(throttle, "drain_ratio") <= most,
+            "{scenario}: {throttle:?}"
+        );
     }
 }
 

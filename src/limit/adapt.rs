@@ -6,7 +6,10 @@
 //!
 //! - **Rate**: additive increase towards the configured ceiling (a step of it every
 //!   `ramp_after` deliveries), back at once to 90 % of the rate the receiver last
-//!   refused and creeping past it; multiplicative decrease on a rate or reputation
+//!   refused and creeping past it — after a discovery (a full `decrease`, the capacity
+//!   anywhere in the step below the rate refused) first to halfway down that step,
+//!   held there 5 steps, so that a receiver that counts refusals towards a block does
+//!   not see a second series of them; multiplicative decrease on a rate or reputation
 //!   objection — by `decrease` when the rate is far above anything refused (the first
 //!   discovery), by 10 % when it is back near the rate refused last (the ceiling found
 //!   again), so that the pair holds just under the receiver's capacity instead of
@@ -21,6 +24,15 @@
 //!   hourly cap refuses until the hour ends), are one episode: the rate moves once,
 //!   the pause doubles. So a full fixed window is waited out at the rate that filled
 //!   it, where slowing down at every refusal would take the rate to the floor.
+//! - **Windows**: once two runs bound a fixed window's length, the pause lasts until
+//!   the current one should end, halving in on the length. Before that, a refusal
+//!   after a pause with nothing taken since (the window still full) waits at most
+//!   until the run that filled it is a round length old — 10 s, 30 s, a minute, two:
+//!   the units Postfix's `anvil_rate_time_unit` is set in — instead of overshooting a
+//!   minute's window by the growing pause. Longer windows (hourly, daily caps) are
+//!   probed by the growing pauses, at most `rate_limited_pause` apart: a guess from
+//!   the run's start would be wrong there, since the run that filled a day's cap
+//!   began when the last hour's window reopened.
 //! - **Reputation** replies slow down hard (by `decrease`, never the 10 % step) and
 //!   pause 5 minutes, doubling up to `reputation_pause` while they persist.
 //! - **Escalation** (alerts, long suspensions) counts an episode only when slowing
@@ -261,12 +273,25 @@ pub(super) fn adapt<C: Clock + Clone>(
                     pair.rate_pause.paused(wait);
                     wait
                 }
-                _ => pair.rate_pause.next(
-                    reply.retry_hint,
-                    suspended,
-                    pauses,
-                    (adaptive.ramp_after, true),
-                ),
+                _ => {
+                    // Refused again after a pause, nothing taken since: a window still
+                    // full, whose length is not learned yet.
+                    let still_full = reply.category == Category::RateLimited
+                        && reply.retry_hint.is_none()
+                        && !suspended
+                        && pair.rate_pause.last_ms > 0
+                        && pair.rate_pause.since == 0;
+                    let pause = pair.rate_pause.next(
+                        reply.retry_hint,
+                        suspended,
+                        pauses,
+                        (adaptive.ramp_after, true),
+                    );
+                    match pair.memory().window.round_end(now).filter(|_| still_full) {
+                        Some(to_end) => pause.min(to_end),
+                        None => pause,
+                    }
+                }
             };
             throttle(clock, pair, now, (adaptive, decrease), later(now, pause))
         }
@@ -394,6 +419,32 @@ impl<I: governor::clock::Reference> WindowMemory<I> {
         };
         let end = start + governor::nanos::Nanos::from(length);
         (end > now).then(|| super::time::since(end, now))
+    }
+}
+
+/// The short lengths receivers' fixed windows are configured in: Postfix's
+/// `anvil_rate_time_unit` (60 s by default, often 10 s or 30 s, sometimes 2 minutes).
+const ROUND_WINDOWS: [Duration; 4] = [
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(2 * 60),
+];
+
+impl<I: governor::clock::Reference> WindowMemory<I> {
+    /// Before a window's length is learned: how long until the run that filled it is
+    /// the next round length old (see [`ROUND_WINDOWS`]), and a thirtieth of it more
+    /// (at least a second) — the likeliest end of a window that is still full. The
+    /// margin is for receivers that count in whole seconds from an earlier event:
+    /// Postfix's anvil starts the window at the connection and resets it only once
+    /// the unit has passed by a whole second. A wrong guess costs one refusal and
+    /// moves to the next length; `None` past the longest or without a run.
+    fn round_end(&self, now: I) -> Option<Duration> {
+        let start = self.start?;
+        let elapsed = super::time::since(now, start);
+        let length = ROUND_WINDOWS.into_iter().find(|&l| l > elapsed)?;
+        let end = length + (length / 30).max(Duration::from_secs(1));
+        Some(end.saturating_sub(elapsed).max(Duration::from_secs(1)))
     }
 }
 
@@ -562,6 +613,7 @@ fn slow_down<C: Clock + Clone>(
         adaptive.decrease
     };
     pair.refused_rate = rate as f32;
+    pair.halved = !near;
     // Any factor the settings allow, however small, saturates at the floor.
     let slower = Duration::try_from_secs_f64(interval.as_secs_f64() / decrease)
         .unwrap_or(Duration::MAX)
@@ -585,6 +637,7 @@ fn learn_rate<C: Clock + Clone>(
         .max(Duration::from_secs(1));
     let observed = f64::from(taken.max(1)) / elapsed.as_secs_f64();
     pair.refused_rate = observed as f32;
+    pair.halved = true;
     let interval = Duration::try_from_secs_f64(1.0 / (observed * adaptive.decrease))
         .unwrap_or(Duration::MAX)
         .min(adaptive.floor.interval());
@@ -599,6 +652,25 @@ const NEAR_DECREASE: f64 = 0.9;
 
 /// Ramp-up steps held one session below the refused count before trying one more.
 const SESSION_PROBE: u16 = 25;
+
+/// The rate the ramp-up returns to at once after an objection: 90 % of the rate
+/// refused near the ceiling found before; after a discovery — a full `decrease`, the
+/// capacity anywhere in the step below the rate refused — halfway down that step
+/// (75 % with the default halving). Returning to 90 % after a discovery by halvings
+/// (refused at 37.5 a minute where the receiver takes 30) would cost the further
+/// refusals that a receiver counting strikes blocks for; the creep finds the rest.
+fn plateau<C: Clock>(pair: &Pair<C>, adaptive: &Adaptive) -> f64 {
+    let share = if pair.halved {
+        BELOW_REFUSED.min((1.0 + adaptive.decrease) / 2.0)
+    } else {
+        BELOW_REFUSED
+    };
+    f64::from(pair.refused_rate) * share
+}
+
+/// Ramp steps held halfway down a discovery's step before the plateau is 90 % of the
+/// rate refused.
+const HALVED_STEPS: u16 = 5;
 
 /// Share of the refused rate the ramp-up returns to at once.
 pub(super) const BELOW_REFUSED: f64 = 0.9;
@@ -637,15 +709,18 @@ fn ramp_up<C: Clock + Clone>(clock: &C, pair: &mut Pair<C>, adaptive: &Adaptive,
                 f64::INFINITY
             };
             if pair.refused_rate > 0.0 {
-                let refused = f64::from(pair.refused_rate);
-                let plateau = refused * BELOW_REFUSED;
-                if per_sec >= plateau * (1.0 - 1e-6) {
+                if per_sec >= plateau(pair, adaptive) * (1.0 - 1e-6) {
                     pair.quiet_steps = pair.quiet_steps.saturating_add(1);
+                    // Held halfway down the step long enough: the capacity is above
+                    // it; the next return is to just under the rate refused.
+                    if pair.quiet_steps >= HALVED_STEPS {
+                        pair.halved = false;
+                    }
                     let creep =
                         (PROBE * (1.0 + f64::from(pair.quiet_steps) / PROBE_GROWTH)).min(PROBE_MAX);
-                    pair.refused_rate = (refused * (1.0 + creep)) as f32;
+                    pair.refused_rate = (f64::from(pair.refused_rate) * (1.0 + creep)) as f32;
                 }
-                cap = cap.min(f64::from(pair.refused_rate) * BELOW_REFUSED);
+                cap = cap.min(plateau(pair, adaptive));
             }
             // Steps are a share of the ceiling, or of the rate refused when that is
             // lower: a ceiling guessed ten times too high must not step past the

@@ -64,6 +64,9 @@ pub(super) struct Pair<C: Clock> {
     /// Messages per second at which the receiver last said "too fast" (0: never); the
     /// ramp-up stops below it and creeps past it slowly.
     pub(super) refused_rate: f32,
+    /// Whether `refused_rate` was met by a full `decrease` (a discovery, the capacity
+    /// anywhere in the step below it) rather than the small step near it.
+    pub(super) halved: bool,
     /// Sessions in flight when the receiver last said "too many connections" on a pair
     /// without a configured cap (0: never): past twice that the cap is lifted again.
     pub(super) refused_sessions: u32,
@@ -115,6 +118,7 @@ impl<C: Clock + Clone> Pair<C> {
             session_ceiling: limits.sessions,
             successes: 0,
             refused_rate: 0.0,
+            halved: false,
             refused_sessions: 0,
             session_steps: 0,
             rate_waits: 0,

@@ -228,17 +228,49 @@ fn through_windows(count: u32, window: Duration, windows: u32) -> Vec<Duration> 
 
 #[test]
 fn a_window_seen_twice_is_waited_out_to_its_end() {
-    // A minute's window: the pauses probe it the first two times (30 s, growing by
-    // half while nothing gets through); once two runs bound its length, the pair
-    // halves in on the end of each window and is back within a second or two.
+    // A minute's window: before its length is learned, a refusal after a pause with
+    // nothing taken since waits until the run is a round length old (a minute), so even
+    // the first windows are back on time; once two runs bound its length, the pair
+    // halves in on the end of each window.
     let late = through_windows(30, Duration::from_secs(60), 6);
-    assert!(late[0] > Duration::from_secs(5), "{late:?}");
-    for (i, l) in late.iter().enumerate().skip(3) {
+    for (i, l) in late.iter().enumerate() {
+        assert!(*l <= Duration::from_secs(2), "window {i}: {late:?}");
+    }
+    // A window of 45 s, no round length: the guesses (30 s, 60 s, each a thirtieth
+    // later) cost the first windows up to 17 s; the learned length brings them back
+    // within seconds.
+    let late = through_windows(30, Duration::from_secs(45), 8);
+    assert!(late[0] <= Duration::from_secs(17), "{late:?}");
+    for (i, l) in late.iter().enumerate().skip(4) {
         assert!(*l <= Duration::from_secs(2), "window {i}: {late:?}");
     }
     // A window of an hour too: its end is halved in on (probes no more than the
     // longest pause apart), within seconds by the fifth hour.
     let late = through_windows(100, Duration::from_secs(3600), 5);
-    assert!(late[2] < late[0], "{late:?}");
     assert!(late[4] <= Duration::from_secs(2), "{late:?}");
+    // 50 minutes, past the round guesses: the growing pauses probe it; it is learned
+    // as well.
+    let late = through_windows(100, Duration::from_secs(3000), 6);
+    assert!(late[5] <= Duration::from_secs(2), "{late:?}");
+}
+
+#[test]
+fn round_window_guesses_only_shorten_the_growing_pause() {
+    // A token-bucket receiver refuses now and then after deliveries: no guess applies
+    // (something was taken since the pause), the pause is the growing one.
+    let clock = FakeRelativeClock::default();
+    let mut p = pair(&clock, per_minute(600));
+    let settings = Adaptive::default();
+    let tuning = (&settings, &Connections::default());
+    let (ok, refused) = (
+        reply(OK),
+        reply("421 4.7.0 Try again later, closing connection."),
+    );
+    for _ in 0..25 {
+        adapt(&clock, &mut p, &ok, clock.now(), tuning, 0);
+        clock.advance(Duration::from_millis(100));
+    }
+    // 2.5 s into the run: the first refusal pauses the first 30 s, not 7.5 s.
+    adapt(&clock, &mut p, &refused, clock.now(), tuning, 0);
+    assert_eq!(suspension(&p, &clock), Duration::from_secs(30));
 }
