@@ -25,11 +25,13 @@
 //!   the pause doubles. So a full fixed window is waited out at the rate that filled
 //!   it, where slowing down at every refusal would take the rate to the floor.
 //! - **Windows**: once two runs bound a fixed window's length, the pause lasts until
-//!   the current one should end, halving in on the length. Before that, a refusal
-//!   after a pause with nothing taken since (the window still full) waits at most
-//!   until the run that filled it is a round length old — 10 s, 30 s, a minute, two:
-//!   the units Postfix's `anvil_rate_time_unit` is set in — instead of overshooting a
-//!   minute's window by the growing pause. Longer windows (hourly, daily caps) are
+//!   the current one should end, halving in on the length. Before that, a rate
+//!   objection without a hint waits until the run that filled the window is the next
+//!   round length old — 10 s, 30 s, a minute, two: the units Postfix's
+//!   `anvil_rate_time_unit` is set in — and a thirtieth more (anvil counts in whole
+//!   seconds from the connection), when that is no later than half as long again as
+//!   the pause would be: a minute's window is neither overshot by the growing pause
+//!   nor probed a moment before its end. Longer windows (hourly, daily caps) are
 //!   probed by the growing pauses, at most `rate_limited_pause` apart: a guess from
 //!   the run's start would be wrong there, since the run that filled a day's cap
 //!   began when the last hour's window reopened.
@@ -274,22 +276,22 @@ pub(super) fn adapt<C: Clock + Clone>(
                     wait
                 }
                 _ => {
-                    // Refused again after a pause, nothing taken since: a window still
-                    // full, whose length is not learned yet.
+                    // A window's length not learned yet: the next round length.
                     let still_full = reply.category == Category::RateLimited
                         && reply.retry_hint.is_none()
-                        && !suspended
-                        && pair.rate_pause.last_ms > 0
-                        && pair.rate_pause.since == 0;
+                        && !suspended;
                     let pause = pair.rate_pause.next(
                         reply.retry_hint,
                         suspended,
                         pauses,
                         (adaptive.ramp_after, true),
                     );
+                    // The guess may shorten the pause, or lengthen it by half at most:
+                    // a first pause of 30 s that would land a moment before a
+                    // minute's window ends waits for it instead.
                     match pair.memory().window.round_end(now).filter(|_| still_full) {
-                        Some(to_end) => pause.min(to_end),
-                        None => pause,
+                        Some(to_end) if to_end <= pause.saturating_add(pause / 2) => to_end,
+                        _ => pause,
                     }
                 }
             };
@@ -361,6 +363,13 @@ impl<I> Default for Memory<I> {
     }
 }
 
+/// How far apart the ends of one receiver's windows of `length` may be observed: a
+/// thirtieth of the length, at least a second (whole-second counters, a window started
+/// at the connection rather than the first reply).
+fn slack(length: Duration) -> Duration {
+    (length / 30).max(Duration::from_secs(1))
+}
+
 /// Consistent observations before a window's length is trusted.
 const WINDOW_SEEN: u32 = 2;
 
@@ -389,6 +398,13 @@ impl<I: governor::clock::Reference> WindowMemory<I> {
                 self.hint = Some(hint);
                 self.floor = floor;
                 self.seen = self.seen.saturating_add(1);
+            } else if floor < hint + slack(hint) {
+                // A receiver that counts in whole seconds from an event before the
+                // first reply (anvil: the connection) ends its windows up to a second
+                // or two apart: the length is a little longer than the runs said.
+                self.hint = Some(floor + slack(hint));
+                self.floor = floor;
+                self.seen = self.seen.saturating_add(1);
             } else {
                 // Not one window length: a bucket, or limits that changed.
                 *self = Self::default();
@@ -412,7 +428,11 @@ impl<I: governor::clock::Reference> WindowMemory<I> {
             .refused_at
             .map_or(self.floor, |r| self.floor.max(super::time::since(r, start)));
         let gap = hint.saturating_sub(floor);
-        let length = if gap <= Duration::from_secs(2) {
+        let length = if floor >= hint {
+            // Refused past the length learned: a window a little longer (see
+            // `reopened`); wait the slack rather than forget what was learned.
+            floor + slack(hint)
+        } else if gap <= Duration::from_secs(2) {
             hint
         } else {
             floor + gap / 2
@@ -443,7 +463,7 @@ impl<I: governor::clock::Reference> WindowMemory<I> {
         let start = self.start?;
         let elapsed = super::time::since(now, start);
         let length = ROUND_WINDOWS.into_iter().find(|&l| l > elapsed)?;
-        let end = length + (length / 30).max(Duration::from_secs(1));
+        let end = length + slack(length);
         Some(end.saturating_sub(elapsed).max(Duration::from_secs(1)))
     }
 }

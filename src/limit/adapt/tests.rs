@@ -255,9 +255,9 @@ fn a_window_seen_twice_is_waited_out_to_its_end() {
 }
 
 #[test]
-fn round_window_guesses_only_shorten_the_growing_pause() {
-    // A token-bucket receiver refuses now and then after deliveries: no guess applies
-    // (something was taken since the pause), the pause is the growing one.
+fn round_window_guesses_stay_near_the_pause() {
+    // A token-bucket receiver refuses after a run of 2.5 s: the round guess (10 s and
+    // a second from the run's start) shortens the first pause of 30 s to 8.5 s.
     let clock = FakeRelativeClock::default();
     let mut p = pair(&clock, per_minute(600));
     let settings = Adaptive::default();
@@ -270,7 +270,79 @@ fn round_window_guesses_only_shorten_the_growing_pause() {
         adapt(&clock, &mut p, &ok, clock.now(), tuning, 0);
         clock.advance(Duration::from_millis(100));
     }
-    // 2.5 s into the run: the first refusal pauses the first 30 s, not 7.5 s.
+    adapt(&clock, &mut p, &refused, clock.now(), tuning, 0);
+    assert_eq!(suspension(&p, &clock), Duration::from_millis(8500));
+    // After a run of 70 s, the guess (2 minutes and 4 s: 54 s) is more than half again
+    // the pause: the pause stands.
+    let mut p = pair(&clock, per_minute(600));
+    for _ in 0..700 {
+        adapt(&clock, &mut p, &ok, clock.now(), tuning, 0);
+        clock.advance(Duration::from_millis(100));
+    }
     adapt(&clock, &mut p, &refused, clock.now(), tuning, 0);
     assert_eq!(suspension(&p, &clock), Duration::from_secs(30));
+}
+
+/// Postfix's anvil as it is: the window starts at the first event in whole seconds
+/// (the connection, `offset` before the first reply the sender sees), every request
+/// counts (a refused one too), and the count resets only once the clock in whole
+/// seconds is past the start by more than `unit`. Drives the pair through `windows`
+/// windows of `limit` and returns how long after each possible reset the first
+/// delivery came.
+fn through_anvil(limit: u32, unit: u64, offset: Duration, windows: u32) -> Vec<Duration> {
+    let clock = FakeRelativeClock::default();
+    clock.advance(Duration::from_millis(300));
+    let mut p = pair(&clock, ScopeLimits::sessions(2));
+    let settings = Adaptive::default();
+    let tuning = (&settings, &Connections::default());
+    let (ok, full) = (
+        reply(OK),
+        reply("450 4.7.1 Error: too much mail from 192.0.2.1"),
+    );
+    let at = |t: governor::nanos::Nanos| Duration::from(t);
+    let secs = |d: Duration| d.as_secs();
+    let mut start = secs(at(clock.now()).saturating_sub(offset));
+    let mut count = 0;
+    let mut late = Vec::new();
+    let mut waiting_since: Option<u64> = None;
+    while late.len() < windows as usize {
+        let now = clock.now();
+        if secs(at(now)) > start + unit {
+            if let Some(reset) = waiting_since.take() {
+                late.push(at(now) - Duration::from_secs(reset));
+            }
+            start = secs(at(now).saturating_sub(offset));
+            count = 0;
+        }
+        count += 1;
+        if count <= limit {
+            adapt(&clock, &mut p, &ok, now, tuning, 0);
+            clock.advance(Duration::from_millis(300));
+        } else {
+            waiting_since.get_or_insert(start + unit + 1);
+            adapt(&clock, &mut p, &full, now, tuning, 0);
+            let until = p.slot.suspended_at(now).expect("a pause");
+            clock.advance((at(until) - at(now)).max(Duration::from_millis(1)));
+        }
+    }
+    late
+}
+
+#[test]
+fn anvils_whole_second_windows_are_found_within_a_few_seconds() {
+    for offset in [
+        Duration::ZERO,
+        Duration::from_millis(400),
+        Duration::from_millis(1500),
+    ] {
+        for (limit, unit) in [(30, 60), (20, 10), (100, 60), (30, 30)] {
+            let late = through_anvil(limit, unit, offset, 12);
+            let total: Duration = late.iter().sum();
+            eprintln!("{limit}/{unit}s offset {offset:?}: {total:?} late in all");
+            assert!(
+                late.iter().all(|l| *l <= Duration::from_secs(4)),
+                "{limit}/{unit}s offset {offset:?}: {late:?} ({total:?} in all)"
+            );
+        }
+    }
 }
