@@ -190,6 +190,14 @@ fn a_busy_server_pauses_the_pair_seconds_and_longer_only_when_it_stays_busy() {
     assert_eq!(suspension(&p, &clock), Duration::from_secs(5));
 }
 
+/// A delivery, and Postfix anvil's refusal of a full window.
+fn ok_and_window_full() -> (crate::Classification, crate::Classification) {
+    (
+        reply(OK),
+        reply("450 4.7.1 Error: too much mail from 192.0.2.1"),
+    )
+}
+
 /// An anvil-like receiver: `count` accepted from the start of each window of `window`,
 /// then refused until the window ends. Drives the pair through it for `windows`
 /// windows and returns how long after each window's end the first delivery came.
@@ -198,10 +206,7 @@ fn through_windows(count: u32, window: Duration, windows: u32) -> Vec<Duration> 
     let mut p = pair(&clock, ScopeLimits::sessions(2));
     let settings = Adaptive::default();
     let tuning = (&settings, &Connections::default());
-    let (ok, full) = (
-        reply(OK),
-        reply("450 4.7.1 Error: too much mail from 192.0.2.1"),
-    );
+    let (ok, full) = ok_and_window_full();
     let mut late = Vec::new();
     let at = |t: governor::nanos::Nanos| Duration::from(t);
     let mut start = at(clock.now());
@@ -295,10 +300,7 @@ fn through_anvil(limit: u32, unit: u64, offset: Duration, windows: u32) -> Vec<D
     let mut p = pair(&clock, ScopeLimits::sessions(2));
     let settings = Adaptive::default();
     let tuning = (&settings, &Connections::default());
-    let (ok, full) = (
-        reply(OK),
-        reply("450 4.7.1 Error: too much mail from 192.0.2.1"),
-    );
+    let (ok, full) = ok_and_window_full();
     let at = |t: governor::nanos::Nanos| Duration::from(t);
     let secs = |d: Duration| d.as_secs();
     let mut start = secs(at(clock.now()).saturating_sub(offset));
