@@ -1,5 +1,5 @@
-//! Prints the retry schedules side by side, then what greylisting, a server hint and a
-//! route suspension do to one message's next retry.
+//! Prints the retry schedules side by side, then what greylisting, a server hint, a
+//! route suspension and a full mailbox do to one message's next retry.
 //!
 //! Run: `cargo run --release --example retry_schedule`
 
@@ -97,6 +97,11 @@ fn main() {
         "rate limited, route suspended 2 h",
         "421 4.7.0 Try again later, closing connection.",
         Some(Duration::from_secs(2 * 3600)),
+    );
+    case(
+        "mailbox full (every 15–18 min for 8 attempts: recipient_retry)",
+        "452 4.2.2 The email account that you tried to reach is over quota.",
+        None,
     );
     case("final reply", "550 5.1.1 User unknown", None);
 }
