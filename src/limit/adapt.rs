@@ -276,8 +276,9 @@ pub(super) fn adapt<C: Clock + Clone>(
                     wait
                 }
                 _ => {
-                    // A window's length not learned yet: the next round length.
-                    let still_full = reply.category == Category::RateLimited
+                    // No window learned (the arm above) and nothing else to go by:
+                    // the next round length may time the pause.
+                    let guess = reply.category == Category::RateLimited
                         && reply.retry_hint.is_none()
                         && !suspended;
                     let pause = pair.rate_pause.next(
@@ -289,7 +290,7 @@ pub(super) fn adapt<C: Clock + Clone>(
                     // The guess may shorten the pause, or lengthen it by half at most:
                     // a first pause of 30 s that would land a moment before a
                     // minute's window ends waits for it instead.
-                    match pair.memory().window.round_end(now).filter(|_| still_full) {
+                    match pair.memory().window.round_end(now).filter(|_| guess) {
                         Some(to_end) if to_end <= pause.saturating_add(pause / 2) => to_end,
                         _ => pause,
                     }
@@ -440,18 +441,7 @@ impl<I: governor::clock::Reference> WindowMemory<I> {
         let end = start + governor::nanos::Nanos::from(length);
         (end > now).then(|| super::time::since(end, now))
     }
-}
 
-/// The short lengths receivers' fixed windows are configured in: Postfix's
-/// `anvil_rate_time_unit` (60 s by default, often 10 s or 30 s, sometimes 2 minutes).
-const ROUND_WINDOWS: [Duration; 4] = [
-    Duration::from_secs(10),
-    Duration::from_secs(30),
-    Duration::from_secs(60),
-    Duration::from_secs(2 * 60),
-];
-
-impl<I: governor::clock::Reference> WindowMemory<I> {
     /// Before a window's length is learned: how long until the run that filled it is
     /// the next round length old (see [`ROUND_WINDOWS`]), and a thirtieth of it more
     /// (at least a second) — the likeliest end of a window that is still full. The
@@ -467,6 +457,15 @@ impl<I: governor::clock::Reference> WindowMemory<I> {
         Some(end.saturating_sub(elapsed).max(Duration::from_secs(1)))
     }
 }
+
+/// The short lengths receivers' fixed windows are configured in: Postfix's
+/// `anvil_rate_time_unit` (60 s by default, often 10 s or 30 s, sometimes 2 minutes).
+const ROUND_WINDOWS: [Duration; 4] = [
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(60),
+    Duration::from_secs(2 * 60),
+];
 
 /// How an objection moves the rate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

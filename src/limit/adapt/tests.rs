@@ -340,7 +340,6 @@ fn anvils_whole_second_windows_are_found_within_a_few_seconds() {
         for (limit, unit) in [(30, 60), (20, 10), (100, 60), (30, 30)] {
             let late = through_anvil(limit, unit, offset, 12);
             let total: Duration = late.iter().sum();
-            eprintln!("{limit}/{unit}s offset {offset:?}: {total:?} late in all");
             assert!(
                 late.iter().all(|l| *l <= Duration::from_secs(4)),
                 "{limit}/{unit}s offset {offset:?}: {late:?} ({total:?} in all)"
