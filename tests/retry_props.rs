@@ -631,6 +631,71 @@ fn simultaneous_failures_spread_when_greylisted() {
     check_seeds(GREYLISTED, None);
 }
 
+/// (h) The same, a full mailbox (`recipient_retry`'s 15–18 minutes).
+#[test]
+fn simultaneous_failures_spread_when_the_mailbox_is_full() {
+    assert_eq!(classified(MAILBOX_FULL).category, Category::MailboxFull);
+    check_seeds(MAILBOX_FULL, None);
+}
+
+const MAILBOX_FULL: &str = "452 4.2.2 The email account that you tried to reach is over quota";
+
+/// Replies about one recipient: full mailboxes, a mailbox or user not available now.
+const ABOUT_ONE_RECIPIENT: &[&str] = &[
+    MAILBOX_FULL,
+    "452 4.2.2 <bob@example.com>: Recipient address rejected: Mailbox full",
+    "450 4.2.2 <user@outlook.com>... Mailbox Full",
+    "450 4.2.1 <bob@example.com>: Recipient address rejected: mailbox temporarily disabled",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// README / `recipient_retry`: "a deferral about one recipient comes back after
+    /// `recipient_retry` … 20 % more for its first 8 attempts, without stepping the
+    /// schedule, then follows the schedule, never under that wait" — for any wait, any
+    /// age, whatever failed before, short of a suspension or the maximum age.
+    #[test]
+    fn a_recipient_deferral_waits_the_recipient_retry_then_never_less(
+        wait in secs(1..7200),
+        age in secs(0..86_400),
+        before in prop::collection::vec(prop::sample::select(REPLIES.to_vec()), 0..10),
+        replies in prop::collection::vec(prop::sample::select(ABOUT_ONE_RECIPIENT.to_vec()), 1..16),
+        seed in any::<u64>(),
+    ) {
+        let policy = RetryPolicy::builder()
+            .recipient_retry(Some(wait))
+            .max_age(30 * DAY)
+            .seed(seed)
+            .build()
+            .expect("valid settings");
+        let first = Duration::from_secs(1_000_000);
+        let mut history = History::new(first);
+        let mut now = first + age;
+        for wire in before {
+            match policy.next_retry(&classified(wire), &mut history, now, None) {
+                RetryDecision::RetryAt { at, .. } => now = at,
+                RetryDecision::GiveUp(_) => return Ok(()),
+            }
+        }
+        for wire in replies {
+            let steps = history.backoff_steps();
+            let attempt = history.attempts() + 1;
+            let RetryDecision::RetryAt { after, at } =
+                policy.next_retry(&classified(wire), &mut history, now, None)
+            else {
+                return Err(TestCaseError::fail(format!("{wire}: gave up")));
+            };
+            prop_assert!(after >= wait, "attempt {attempt}: {after:?} < {wait:?}");
+            if attempt <= 8 {
+                prop_assert!(after <= wait + wait / 5, "attempt {attempt}: {after:?} for {wait:?}");
+                prop_assert_eq!(history.backoff_steps(), steps, "the schedule stepped");
+            }
+            now = at;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Through a Throttle
 // ---------------------------------------------------------------------------------------
