@@ -347,3 +347,28 @@ fn anvils_whole_second_windows_are_found_within_a_few_seconds() {
         }
     }
 }
+
+mod anvil_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Anvil at any count the sender reaches within two thirds of the unit
+        /// (deliveries 300 ms apart), any round unit and any offset of its window
+        /// before the first reply: every window's reset is found within the slack
+        /// waited past a round length (a thirtieth of it, at least 1 s) and 2 s more.
+        /// (A count reached only near the window's end is not covered: there the
+        /// first windows are found up to 13 s late.)
+        #[test]
+        fn every_anvil_window_is_found_within_a_few_seconds(
+            (unit, limit) in prop::sample::select(vec![10u64, 30, 60, 120])
+                .prop_flat_map(|unit| (Just(unit), 5u32..(unit as u32 * 2 + 1))),
+            offset in 0u64..1900,
+        ) {
+            let late = through_anvil(limit, unit, Duration::from_millis(offset), 10);
+            let most = super::super::slack(Duration::from_secs(unit)) + Duration::from_secs(2);
+            prop_assert!(late.iter().all(|l| *l <= most), "{late:?} (at most {most:?})");
+        }
+    }
+}
