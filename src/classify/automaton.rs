@@ -69,7 +69,7 @@ impl Entry for u32 {
 
 impl Automaton {
     /// Builds the automaton of `phrases`, given as `(phrase index, normalised bytes)`;
-    /// a phrase found is reported by its index.
+    /// [`Self::ends`] lists a state's phrases by those indexes.
     pub(super) fn new(phrases: &[(u16, &[u8])]) -> Result<Self, RuleError> {
         // Byte classes: one per byte some phrase holds, the space always among them.
         let mut used = [false; 256];
@@ -209,11 +209,11 @@ impl Automaton {
     }
 
     /// Walks the text, folded and framed by one space on each side, calling `found`
-    /// with the index of every phrase that ends somewhere in it (a phrase may be
-    /// reported more than once). Says whether the folded text holds a byte outside
-    /// ASCII.
+    /// with every state reached where phrases end ([`Self::ends`] lists them; a state
+    /// may be reported more than once). Says whether the folded text holds a byte
+    /// outside ASCII.
     #[inline(always)]
-    pub(super) fn walk(&self, text: &str, found: impl FnMut(u16)) -> bool {
+    pub(super) fn walk(&self, text: &str, found: impl FnMut(usize)) -> bool {
         match &self.table {
             Table::Narrow(table) => self.walk_in(table, text, found),
             Table::Wide(table) => self.walk_in(table, text, found),
@@ -221,7 +221,7 @@ impl Automaton {
     }
 
     #[inline(always)]
-    fn walk_in<E: Entry>(&self, table: &[E], text: &str, mut found: impl FnMut(u16)) -> bool {
+    fn walk_in<E: Entry>(&self, table: &[E], text: &str, mut found: impl FnMut(usize)) -> bool {
         let stride = self.stride;
         let space = usize::from(self.class[usize::from(b' ')]);
         let mut state = self.start;
@@ -242,22 +242,24 @@ impl Automaton {
             let entry = table[state * stride + usize::from(class)].get();
             state = (entry & (E::FLAG - 1)) as usize;
             if entry & E::FLAG != 0 {
-                self.report(state, &mut found);
+                found(state);
             }
         }
         let entry = table[state * stride + space].get();
         if entry & E::FLAG != 0 {
-            self.report((entry & (E::FLAG - 1)) as usize, &mut found);
+            found((entry & (E::FLAG - 1)) as usize);
         }
         high >= 0x80
     }
 
-    #[inline(never)]
-    fn report(&self, state: usize, found: &mut impl FnMut(u16)) {
-        let (from, to) = (self.first[state] as usize, self.first[state + 1] as usize);
-        for &p in &self.ends[from..to] {
-            found(p);
-        }
+    /// The number of states.
+    pub(super) fn states(&self) -> usize {
+        self.first.len() - 1
+    }
+
+    /// The phrases that end at `state`.
+    pub(super) fn ends(&self, state: usize) -> &[u16] {
+        &self.ends[self.first[state] as usize..self.first[state + 1] as usize]
     }
 
     /// Bytes held by the table and the phrase lists.
@@ -303,7 +305,7 @@ mod tests {
 
     fn found(a: &Automaton, text: &str) -> Vec<u16> {
         let mut out = Vec::new();
-        a.walk(text, |p| out.push(p));
+        a.walk(text, |s| out.extend_from_slice(a.ends(s)));
         out.sort_unstable();
         out.dedup();
         out

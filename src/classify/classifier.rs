@@ -54,10 +54,12 @@ struct Inner {
     /// The other phrases (Chinese, Japanese, Cyrillic …), walked only over a text that
     /// holds a byte outside ASCII.
     wide: Option<Automaton>,
+    /// What each state of `ascii` where phrases end adds to the matches.
+    ascii_effects: Effects,
+    /// The same for `wide`.
+    wide_effects: Effects,
     /// Normalised phrases, by index.
     phrases: Vec<Vec<u8>>,
-    phrase_rules: Vec<Vec<u16>>,
-    phrase_providers: Vec<u32>,
     /// Rules without phrases: candidates whatever the text holds.
     textless: [u64; RULE_WORDS],
     /// With the built-in rules, where the enhanced-code registry comes in: its specific
@@ -242,7 +244,7 @@ impl fmt::Debug for Classifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Classifier")
             .field("rules", &self.inner.rules.len())
-            .field("phrases", &self.inner.phrase_rules.len())
+            .field("phrases", &self.inner.phrases.len())
             .finish()
     }
 }
@@ -406,14 +408,15 @@ impl Inner {
         } else {
             Some(Automaton::new(&set(wide))?)
         };
+        let effects = |a: &Automaton| Effects::new(a, &phrase_rules, &phrase_providers);
         Ok(Self {
             rules,
             compiled,
+            ascii_effects: effects(&ascii),
+            wide_effects: wide.as_ref().map_or_else(Effects::default, effects),
             ascii,
             wide,
             phrases: phrases.list,
-            phrase_rules,
-            phrase_providers,
             textless,
             registry_from,
         })
@@ -424,9 +427,9 @@ impl Inner {
         let mut matches = Matches::new(&self.textless);
         let beyond_ascii = self
             .ascii
-            .walk(reply.text(), |p| self.record(p, &mut matches));
+            .walk(reply.text(), |s| self.ascii_effects.apply(s, &mut matches));
         if let (true, Some(wide)) = (beyond_ascii, &self.wide) {
-            wide.walk(reply.text(), |p| self.record(p, &mut matches));
+            wide.walk(reply.text(), |s| self.wide_effects.apply(s, &mut matches));
         }
         let Matches {
             seen,
@@ -498,22 +501,6 @@ impl Inner {
         }
     }
 
-    /// Records a phrase found: its bit, the rules it makes candidates, its provider.
-    #[inline(always)]
-    fn record(&self, p: u16, matches: &mut Matches) {
-        let p = usize::from(p);
-        let bit = 1u64 << (p % 64);
-        if matches.seen[p / 64] & bit != 0 {
-            return;
-        }
-        matches.seen[p / 64] |= bit;
-        for &r in &self.phrase_rules[p] {
-            let r = usize::from(r);
-            matches.candidates[r / 64] |= 1 << (r % 64);
-        }
-        matches.providers |= self.phrase_providers[p];
-    }
-
     /// `(later, earlier)` index pairs where the earlier rule matches every reply the
     /// later one matches. The test is sufficient, not necessary: it proves shadowing
     /// from the rules' conditions alone.
@@ -560,6 +547,63 @@ impl Inner {
 }
 
 /// What one pass over a reply's text found.
+/// What reaching each state where phrases end adds to the matches, worked out once from
+/// its phrases: the phrases' bits, the rules they make candidates, their providers. The
+/// walk then ORs a few words per state reached instead of following each phrase to its
+/// rules.
+#[derive(Default)]
+struct Effects {
+    /// The effects of state `s`: `list[first[s]..first[s + 1]]`.
+    first: Vec<u32>,
+    /// `(target, bits)`: `SEEN | word` into `Matches::seen`, `CANDIDATES | word` into
+    /// `Matches::candidates`, `PROVIDERS` into `Matches::providers`.
+    list: Vec<(u16, u64)>,
+}
+
+const SEEN: u16 = 0;
+const CANDIDATES: u16 = 1 << 14;
+const PROVIDERS: u16 = 1 << 15;
+
+impl Effects {
+    fn new(automaton: &Automaton, phrase_rules: &[Vec<u16>], phrase_providers: &[u32]) -> Self {
+        let mut first = Vec::with_capacity(automaton.states() + 1);
+        let mut list = Vec::new();
+        for state in 0..automaton.states() {
+            // The list stays far below 2^32 entries: a few per phrase of the state.
+            first.push(list.len() as u32);
+            let mut bits: std::collections::BTreeMap<u16, u64> = Default::default();
+            for &p in automaton.ends(state) {
+                *bits.entry(SEEN | (p / 64)).or_default() |= 1 << (p % 64);
+                for &r in &phrase_rules[usize::from(p)] {
+                    *bits.entry(CANDIDATES | (r / 64)).or_default() |= 1 << (r % 64);
+                }
+                let providers = phrase_providers[usize::from(p)];
+                if providers != 0 {
+                    *bits.entry(PROVIDERS).or_default() |= u64::from(providers);
+                }
+            }
+            list.extend(bits);
+        }
+        first.push(list.len() as u32);
+        Self { first, list }
+    }
+
+    /// Adds what reaching `state` says to `matches`.
+    #[inline(always)]
+    fn apply(&self, state: usize, matches: &mut Matches) {
+        let (from, to) = (self.first[state] as usize, self.first[state + 1] as usize);
+        for &(target, bits) in &self.list[from..to] {
+            let word = usize::from(target & (CANDIDATES - 1));
+            match target & (CANDIDATES | PROVIDERS) {
+                SEEN => matches.seen[word] |= bits,
+                CANDIDATES => matches.candidates[word] |= bits,
+                // Provider bits come from a u32 above.
+                _ => matches.providers |= bits as u32,
+            }
+        }
+    }
+}
+
 struct Matches {
     /// Phrases found, by index.
     seen: [u64; PHRASE_WORDS],
