@@ -1,7 +1,9 @@
 """Merge, deduplicate, label and split the corpus (our own code).
 
 Inputs: tests/data/replies.tsv (hand-labelled, kept as they are), scripts/corpus/out/*.tsv
-written by the extractors, and the hand-copied issues.tsv, docs_hand.tsv and gathered.tsv.  Output: tests/data/corpus.tsv.
+written by the extractors, and the hand-copied issues.tsv, docs_hand.tsv, gathered.tsv and gathered_d.tsv.
+Output: tests/data/corpus.tsv.  `--append` (no mirror needed) keeps the committed corpus.tsv as it is and
+adds the rows of gathered_d.tsv, which a full rebuild reads last: both give the same file.
 
 Dedup: one row per normalised form (norm.py); the hand-labelled rows come first, then the
 extractors' rows in a fixed order, so the representative kept is deterministic.
@@ -93,6 +95,27 @@ def load_out():
     if os.path.exists(p):
         for line in open(p, encoding="utf-8"):
             yield tuple(line.rstrip("\n").split("\t")[:5])
+    yield from load_late()
+
+
+def load_late():
+    """The hand-gathered rows of the corpus14d pass (gathered_d.tsv), read after every other
+    input, so that adding them changed no earlier row (see --append)."""
+    p = os.path.join(HERE, "gathered_d.tsv")
+    if os.path.exists(p):
+        for line in open(p, encoding="utf-8"):
+            if line.startswith("#") or not line.strip():
+                continue
+            r = line.rstrip("\n").split("\t")
+            yield (r[0], r[1], r[2], r[3], r[4])
+
+
+def load_committed():
+    """The rows of the committed corpus.tsv, as they are (for --append, which needs no mirror)."""
+    rows = list(csv.reader(open(os.path.join(DATA, "corpus.tsv"), encoding="utf-8"), delimiter="\t",
+                           quoting=csv.QUOTE_NONE))[1:]
+    return [dict(reply=r[0], category=r[1], retry=r[2], provider=r[3], source=r[4], group=r[5],
+                 how="committed", hint="") for r in rows]
 
 
 def load_overrides():
@@ -119,15 +142,22 @@ def valid(reply):
 def main():
     ov = load_overrides()
     rows, seen = [], set()
-    ex = list(csv.reader(open(os.path.join(DATA, "replies.tsv"), encoding="utf-8"), delimiter="\t"))[1:]
-    for r in ex:
-        k = norm(r[0])
-        if k in seen:
-            continue
-        seen.add(k)
-        rows.append(dict(reply=r[0], category=r[1], retry=r[2], provider=r[3], source=r[4],
-                         group=group_of_existing(r[4]), how="hand (replies.tsv)", hint=""))
-    for reply, hint, prov, src, group in load_out():
+    if "--append" in sys.argv:
+        # The committed rows stay as they are; only the rows read last (load_late) are added.
+        rows = load_committed()
+        seen = {norm(r["reply"]) for r in rows}
+        new_rows = load_late()
+    else:
+        ex = list(csv.reader(open(os.path.join(DATA, "replies.tsv"), encoding="utf-8"), delimiter="\t"))[1:]
+        for r in ex:
+            k = norm(r[0])
+            if k in seen:
+                continue
+            seen.add(k)
+            rows.append(dict(reply=r[0], category=r[1], retry=r[2], provider=r[3], source=r[4],
+                             group=group_of_existing(r[4]), how="hand (replies.tsv)", hint=""))
+        new_rows = load_out()
+    for reply, hint, prov, src, group in new_rows:
         reply = reply.strip()
         if not valid(reply):
             continue
@@ -161,6 +191,7 @@ def main():
             f.write("\t".join([r["reply"], r["category"], r["retry"], r["provider"], r["source"], r["group"],
                                split[r["group"]]]) + "\n")
     # a side file for review (not committed data): how each label was made
+    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
     with open(os.path.join(HERE, "out", "review.tsv"), "w", encoding="utf-8") as f:
         for r in rows:
             f.write("\t".join([r["category"], r["retry"], r["hint"], r["how"], r["group"], r["reply"], norm(r["reply"])]) + "\n")
