@@ -59,12 +59,17 @@ fn success_and_intermediate_replies_are_never_retried() {
 }
 
 #[test]
-fn enhanced_class_that_disagrees_decides_retry_when_permanent() {
-    let r = Reply::parse("454 5.5.1 STARTTLS may not be repeated.").unwrap();
-    assert!(r.enhanced_mismatch());
+fn the_reply_code_decides_when_the_enhanced_class_disagrees() {
+    // As Postfix's SMTP client does: a 4xx is a temporary failure whatever class its
+    // enhanced code gives, and retried unless its words say a retry cannot succeed.
+    let r = Reply::parse("421 5.3.5 The submission binary must not be started from inetd, use submission-login instead.").unwrap();
+    assert!(r.enhanced_mismatch() && r.is_transient());
     let cl = classify(&r);
-    assert_eq!(cl.severity, Severity::Transient);
-    assert!(!cl.retry);
+    assert_eq!((cl.severity, cl.retry), (Severity::Transient, true));
+    // Microsoft's STARTTLS demand is not retried: the sender must turn TLS on first.
+    let tls = c("451 5.7.3 STARTTLS is required to send mail");
+    assert_eq!((tls.severity, tls.retry), (Severity::Transient, false));
+    assert_eq!(tls.category, Category::TlsRequired);
 }
 
 #[test]

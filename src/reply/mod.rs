@@ -160,17 +160,20 @@ impl Reply {
     }
 
     /// Whether the enhanced code's class disagrees with the reply code's first digit,
-    /// as in Microsoft's `451 5.7.3 STARTTLS is required`. Both are kept; the classifier
-    /// treats such a reply as permanent when either says so.
+    /// as in Microsoft's `451 5.7.3 STARTTLS is required`. Both are kept; the reply code
+    /// decides whether the failure is temporary ([`Reply::is_transient`]).
     pub fn enhanced_mismatch(&self) -> bool {
         self.enhanced
             .is_some_and(|esc| esc.class() != self.code.class())
     }
 
-    /// Whether the reply reports a temporary failure: a 4xx code whose enhanced code, if
-    /// any, does not say permanent (5.x.x).
+    /// Whether the reply reports a temporary failure: a 4xx code, whatever class its
+    /// enhanced code gives. As in Postfix's SMTP client, which ignores an enhanced code
+    /// whose first digit is out of step with the reply code, the reply code is what the
+    /// server's protocol state follows (`421 5.3.5` still closes a session that may be
+    /// tried again). Whether a retry can succeed is the classifier's answer.
     pub fn is_transient(&self) -> bool {
-        self.code.class() == 4 && self.enhanced.is_none_or(|esc| esc.class() != 5)
+        self.code.class() == 4
     }
 
     pub(crate) fn from_checked(

@@ -199,7 +199,8 @@ mod tests {
         let r = p("451 5.7.3 STARTTLS is required to send mail");
         assert_eq!(r.enhanced().unwrap().class(), 5);
         assert!(r.enhanced_mismatch());
-        assert!(!r.is_transient());
+        // The reply code decides, as in Postfix's SMTP client.
+        assert!(r.is_transient());
         let r = p("550 4.4.7 QUEUE.Expired; message expired");
         assert!(r.enhanced_mismatch());
     }
