@@ -85,6 +85,9 @@ fn provider_rules() -> Vec<Rule> {
         // Cox AUP#CXCNCT: the sending IP holds more connections than Cox allows (cox.com,
         // email error codes).
         Rule::new("cox.connections", TooManyConnections).phrase("aup#cxcnct"),
+        // Cox AUP#CXBL: the sending IP is on Cox's own block list (cox.com, email error
+        // codes).
+        Rule::new("cox.blocklist", Blocklisted).phrase("aup#cxbl"),
         // Spectrum AUP#In-1310: the sending IP opened more concurrent connections than
         // Spectrum allows (spectrum.net, "understanding email error codes").
         Rule::new("spectrum.connections", TooManyConnections)
@@ -112,6 +115,9 @@ fn provider_rules() -> Vec<Rule> {
         // BLOCK-SENDER (sender on the block list), written after Postfix's
         // "Recipient address rejected:".
         Rule::new("trendmicro.recipient_blocked", Policy).phrase("block-rcpt"),
+        // Trend Micro's Email Reputation Services is a DNS block list (ERS-RBL), for all
+        // its name.
+        Rule::new("trendmicro.ers", Blocklisted).phrase("email reputation service"),
         Rule::new("trendmicro.sender_blocked", SenderRejected).phrase("block-send"),
         // Postfix anvil limits (smtpd.c): "Error: too much mail from <ip>" and "Error: too
         // many recipients from <ip>" are per-client rates, not a transaction limit.
@@ -187,6 +193,14 @@ fn text_rules() -> Vec<Rule> {
             .unless("spf")
             .unless("dkim")
             .unless("dmarc"),
+        // A filter that found spam or a virus without saying which judged the content.
+        Rule::new("text.spam_or_virus", Content).any_phrase([
+            "spam or virus",
+            "spam/virus",
+            "spam and virus",
+            "virus or spam",
+            "virus/spam",
+        ]),
         Rule::new("text.virus", Virus).any_phrase([
             "virus",
             "infected",
@@ -220,6 +234,9 @@ fn text_rules() -> Vec<Rule> {
             "grauliste",
             "graue liste",
             "not seen before",
+            "first time sender",
+            "not yet authorized",
+            "not yet authorised",
         ]),
         // A 4xx that only an allowlist entry can cure is permanent in effect.
         Rule::new("text.not_allowlisted", Policy)
@@ -374,6 +391,7 @@ fn text_rules() -> Vec<Rule> {
                 "all ora",
                 "al giorno",
                 "mi:sfq",
+                "mi:stc",
                 "rp:qrc",
                 "rp:trc",
                 "hl:ifc",
@@ -384,7 +402,9 @@ fn text_rules() -> Vec<Rule> {
                 "submission quota",
             ])
             // How often connections may open is a connection limit.
-            .unless("connection frequency"),
+            .unless("connection frequency")
+            .unless("connections per")
+            .unless("too many connections"),
         Rule::new("text.relay_denied", RelayDenied)
             .any_phrase([
                 "user not local",
@@ -415,6 +435,8 @@ fn text_rules() -> Vec<Rule> {
                 "smtp relay",
                 "as a relay",
                 "local user only",
+                "authorised users only",
+                "authorized users only",
                 "send email directly to our servers",
                 "send mail directly to our servers",
                 // Exchange's answer to an unauthenticated client sending to a remote domain.
@@ -485,6 +507,14 @@ fn text_rules() -> Vec<Rule> {
             "blacklisted link",
             " uri ",
         ]),
+        // Sender address verification (a callout to the sender's MX) failed: the text
+        // lists what may be wrong with the sender (no such account, a black-listed
+        // domain, missing DNS), all of it the sender's.
+        Rule::new("text.sender_verify", SenderRejected).any_phrase([
+            "sender verify failed",
+            "sender verification failed",
+            "verification failed for",
+        ]),
         Rule::new("text.blocklisted", Blocklisted)
             .any_phrase([
                 "spamhaus",
@@ -530,6 +560,22 @@ fn text_rules() -> Vec<Rule> {
             // A black-listed attachment or file type is about the message's content.
             .unless("attach")
             .unless("extension"),
+        // A sending IP refused as blocked, with no cause that would make it a rate or a
+        // reputation penalty: the receiver's own block list. Cloudmark's CSI list is
+        // named by its reset link.
+        Rule::new("text.ip_blocked", Blocklisted)
+            .any_phrase([" ip ", " ips ", "ip address", "csi cloudmark"])
+            .any_phrase([
+                "ips blocked",
+                "ip blocked",
+                "is blocked by",
+                "refused from",
+                "reset request",
+            ])
+            .unless("temporar")
+            .unless("too many")
+            .unless("reputation")
+            .unless("frequency"),
         // A session cut off after many unknown recipients: a penalty for list quality.
         Rule::new("text.invalid_recipients", Reputation)
             .any_phrase([
@@ -553,6 +599,7 @@ fn text_rules() -> Vec<Rule> {
             "spam-like behavior",
             "sender score",
             "senderscore",
+            "senderbase",
             "complaint",
             "unusual sending activity",
             "suspicious activity",
@@ -904,8 +951,9 @@ fn text_rules() -> Vec<Rule> {
             "from: addresses",
             "from address",
             "is mismatched with",
-            "sender verify failed",
-            "sender verification failed",
+            "sender mismatch",
+            "must equal authorized user",
+            "same as authorization user",
             "sender rejected",
             "sender denied",
             "address is not verified",
@@ -932,6 +980,9 @@ fn text_rules() -> Vec<Rule> {
                 "bulk mail",
                 "bulk email",
                 "content rejected",
+                "content restriction",
+                "quarantined",
+                "false positive",
                 "content reject",
                 "content denied",
                 "mail content",
@@ -1450,6 +1501,7 @@ pub(super) fn general_rules() -> Vec<Rule> {
             .any_phrase([
                 "sender",
                 "mail from",
+                "mailfrom",
                 "envelope from",
                 "from address",
                 "return path",
