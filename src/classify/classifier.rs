@@ -450,7 +450,9 @@ impl Inner {
                 rule.codes.0 <= code
                     && code <= rule.codes.1
                     && reply_enhanced_fits(rule.enhanced.as_ref(), reply)
-                    && rule.groups.iter().all(|g| g.iter().any(|&p| found(p)))
+                    // A rule is a candidate only once a phrase of one of its groups was
+                    // found: a rule of one group holds it already.
+                    && (rule.groups.len() <= 1 || rule.groups.iter().all(|g| g.iter().any(|&p| found(p))))
                     && !rule.unless.iter().any(|&p| found(p))
                     && rule.provider.is_none_or(provider_seen)
                     && rule.regex_fits(reply)
