@@ -82,7 +82,7 @@ pub(super) const REGISTERED: &[(u16, u16, Meaning)] = &[
     // Recipient address has null MX.
     (1, 10, meaning("esc.x.1.10", BadDomain)),
     // Other or undefined mailbox status.
-    (2, 0, meaning("esc.x.2.0", MailboxDisabled)),
+    (2, 0, meaning("esc.x.2.0", Other)),
     // Mailbox disabled, not accepting messages.
     (2, 1, meaning("esc.x.2.1", MailboxDisabled)),
     // Mailbox full.
