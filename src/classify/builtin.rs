@@ -348,6 +348,7 @@ fn text_rules() -> Vec<Rule> {
                 "sending quota",
                 "sending rate",
                 "relay limit",
+                "relay quota",
                 "quota for sending",
                 "exceeded its quota",
                 "exceeded the quota",
@@ -426,6 +427,7 @@ fn text_rules() -> Vec<Rule> {
         Rule::new("text.relay_denied", RelayDenied)
             .any_phrase([
                 "user not local",
+                "not logged in",
                 "relay access denied",
                 "relaying denied",
                 "relay denied",
@@ -481,6 +483,7 @@ fn text_rules() -> Vec<Rule> {
                 "policy error",
                 "due to policy",
                 "anti spoofing policy",
+                "policy rejection",
                 // Lists and recipients that take mail from some senders only.
                 "members only",
                 "closed mailing list",
@@ -490,7 +493,12 @@ fn text_rules() -> Vec<Rule> {
                 "only accepting mail from",
                 "not accepting mail with",
             ])
-            // An authentication or block-list policy says which.
+            // An authentication or block-list policy says which; so does one against the
+            // sender ("policy rejection due to null sender") or a limit it names ("Policy
+            // Rejection- … Too Many Connections, Quota Exceeded").
+            .unless("null sender")
+            .unless("too many")
+            .unless("quota")
             .unless("dmarc")
             .unless("spf")
             .unless("dkim")
@@ -568,6 +576,8 @@ fn text_rules() -> Vec<Rule> {
                 "banned sending",
                 "bad ip",
                 "blocked for abuse",
+                "refused due to abuse",
+                "permanently blocked",
                 "blocked for spam",
                 "ip source bloquee",
                 "unwanted messages",
@@ -626,6 +636,9 @@ fn text_rules() -> Vec<Rule> {
             "abnormal sending",
             "unusual traffic",
             "unusual activity",
+            "abusive activity",
+            "excess spam",
+            "user claims",
             "abuse detected",
             "spam abuse",
             "karma score",
@@ -726,6 +739,7 @@ fn text_rules() -> Vec<Rule> {
                 "spf validation",
                 "reverse dns validation",
                 "multiple authentication checks failed",
+                "forged hostname",
                 "spf",
                 "dkim",
                 "dmarc",
@@ -768,6 +782,7 @@ fn text_rules() -> Vec<Rule> {
             .scope(Scope::Recipient),
         Rule::new("text.too_many_connections", TooManyConnections).any_phrase([
             "too many connection",
+            "abusive connections",
             "too many concurrent",
             "concurrent connection",
             // Exchange: "The maximum number of concurrent server connections has exceeded
@@ -891,15 +906,15 @@ fn text_rules() -> Vec<Rule> {
             ])
             .unless("on the server")
             .unless("size"),
-        // (The server's own disk being full is its trouble, not the mailbox's.)
-        Rule::new("text.mailbox_full_temporarily", MailboxFull)
-            .any_phrase(MAILBOX_FULL.iter().copied())
-            .any_phrase(["temporar", "try again later", "try later"])
-            .unless("disk is full")
-            .retry(true),
-        Rule::new("text.mailbox_full", MailboxFull)
-            .any_phrase(MAILBOX_FULL.iter().copied())
-            .unless("disk is full"),
+        not_the_servers_own(
+            Rule::new("text.mailbox_full_temporarily", MailboxFull)
+                .any_phrase(MAILBOX_FULL.iter().copied())
+                .any_phrase(["temporar", "try again later", "try later"])
+                .retry(true),
+        ),
+        not_the_servers_own(
+            Rule::new("text.mailbox_full", MailboxFull).any_phrase(MAILBOX_FULL.iter().copied()),
+        ),
         Rule::new("text.message_too_large", MessageTooLarge).any_phrase([
             "message length exceeds administrative limit",
             "message too big for system",
@@ -957,6 +972,9 @@ fn text_rules() -> Vec<Rule> {
         Rule::new("text.sender_rejected", SenderRejected)
             .any_phrase([
                 "bad sender's system address",
+                "null sender",
+                "unauthorized sender",
+                "unauthorised sender",
                 "sender address has null mx",
                 "sender address rejected",
                 "bad sender",
@@ -1060,6 +1078,8 @@ fn text_rules() -> Vec<Rule> {
                 "blocked content",
                 "inappropriate",
                 "attached file",
+                "dcc score",
+                " scl ",
                 "multiple from",
                 "improperly formatted",
                 "not rfc 5322",
@@ -1339,6 +1359,9 @@ fn text_rules() -> Vec<Rule> {
         ]),
         Rule::new("text.routing", Routing).any_phrase([
             "directory server failure",
+            "backup mail exchanger",
+            "primary mail exchanger",
+            "backup mx",
             "unable to route",
             "cannot route",
             "can't route",
@@ -1823,6 +1846,19 @@ const NOT_PERMITTED: &[&str] = &[
     "nicht berechtigt",
     "respinto",
 ];
+
+/// A full mailbox's words said of the server's own disk or files ("disk is full",
+/// "Cannot write …: Disk quota exceeded") are the server's trouble, not the mailbox's.
+fn not_the_servers_own(rule: Rule) -> Rule {
+    [
+        "disk is full",
+        "cannot write",
+        "can't create",
+        "cannot create",
+    ]
+    .into_iter()
+    .fold(rule, Rule::unless)
+}
 
 const MAILBOX_FULL: &[&str] = &[
     "over quota",

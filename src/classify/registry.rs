@@ -247,9 +247,10 @@ pub(super) const SUBJECTS: [Meaning; 8] = [
 ];
 
 /// How much a code says. Servers use the "other or undefined" details (`X.y.0`) and
-/// `X.7.1` "delivery not authorized" for every kind of refusal, and `4.2.x` (but the
-/// full mailbox, `4.2.2`) for passing states, so the generic text rules read the words
-/// before those, and before a subject's fallback.
+/// `X.7.1` "delivery not authorized" for every kind of refusal, `4.2.x` (but the
+/// full mailbox, `4.2.2`) for passing states and `4.1.1` for a recipient not checked
+/// yet, so the generic text rules read the words before those, and before a subject's
+/// fallback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Says {
     /// A registered detail with a meaning of its own.
@@ -262,10 +263,12 @@ pub(super) enum Says {
 /// registry does not define (8 and above).
 pub(super) fn lookup(code: EnhancedCode) -> Option<(&'static Meaning, Says)> {
     let key = (code.subject(), code.detail());
-    // A transient reply cannot mean the mailbox is disabled (X.2.1): servers use 4.2.x
-    // for passing states (Gmail's "4.2.1 … receiving mail at a rate", Orange's "4.2.1
-    // Service refusé"); the words decide first.
-    let passing = code.class() == 4 && key.0 == 2 && key.1 != 2;
+    // A transient reply cannot mean the mailbox is disabled (X.2.1) or does not exist
+    // (X.1.1): servers use 4.2.x for passing states (Gmail's "4.2.1 … receiving mail at
+    // a rate", Orange's "4.2.1 Service refusé") and 4.1.1 for a recipient they could not
+    // check just now ("… is temporarily unavailable", Postfix's "unverified address");
+    // the words decide first.
+    let passing = code.class() == 4 && ((key.0 == 2 && key.1 != 2) || key == (1, 1));
     match REGISTERED.binary_search_by(|(s, d, _)| (*s, *d).cmp(&key)) {
         Ok(i) if key.1 == 0 || key == (7, 1) || passing => Some((&REGISTERED[i].2, Says::Vague)),
         Ok(i) => Some((&REGISTERED[i].2, Says::Specific)),
