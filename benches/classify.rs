@@ -1,5 +1,5 @@
-//! Parse and classify over the whole large corpus (`tests/data/corpus.tsv`, 2 578 real
-//! replies, both sides of its split).
+//! Parse and classify over the whole large corpus (`tests/data/corpus.tsv`: every real
+//! reply of both sides of its split).
 //!
 //! Peer in the same group: `naive_rule_scan`, the way rule files are usually applied —
 //! lowercase the text, then test each rule's phrases in order with `str::contains` —

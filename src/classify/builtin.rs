@@ -578,6 +578,17 @@ fn text_rules() -> Vec<Rule> {
                 "blocked for abuse",
                 "refused due to abuse",
                 "permanently blocked",
+                "source of spam",
+                "spam source",
+                "spam probability list",
+                "site is banned",
+                "block lookup",
+                "lista negra",
+                "liste noire",
+                "schwarze liste",
+                "lista nera",
+                "zwarte lijst",
+                "czarna lista",
                 "blocked for spam",
                 "ip source bloquee",
                 "unwanted messages",
@@ -637,6 +648,8 @@ fn text_rules() -> Vec<Rule> {
             "unusual traffic",
             "unusual activity",
             "abusive activity",
+            "chronic spammer",
+            "from spammers",
             "excess spam",
             "user claims",
             "abuse detected",
@@ -905,7 +918,10 @@ fn text_rules() -> Vec<Rule> {
                 "频繁",
             ])
             .unless("on the server")
-            .unless("size"),
+            .unless("size")
+            // A limit or quota of a mailbox or user is a full mailbox.
+            .unless("mailbox has exceeded")
+            .unless("for user"),
         not_the_servers_own(
             Rule::new("text.mailbox_full_temporarily", MailboxFull)
                 .any_phrase(MAILBOX_FULL.iter().copied())
@@ -1000,6 +1016,7 @@ fn text_rules() -> Vec<Rule> {
                 "not allowed as a from",
                 "from: domain is invalid",
                 "domain must resolve",
+                "return email domain",
                 "send as this sender",
                 "permissions to send as",
                 "not local sender",
@@ -1021,8 +1038,10 @@ fn text_rules() -> Vec<Rule> {
                 "third party dsn",
                 "unsigned dsn",
             ])
-            // Several From: addresses are a header the message must not have.
-            .unless("multiple from"),
+            // Several From: addresses are a header the message must not have; a spam
+            // verdict after "Sender address rejected:" is about the content.
+            .unless("multiple from")
+            .unless("spam"),
         Rule::new("text.content", Content)
             .any_phrase([
                 "media not supported",
@@ -1081,6 +1100,14 @@ fn text_rules() -> Vec<Rule> {
                 "dcc score",
                 " scl ",
                 "multiple from",
+                "content unacceptable",
+                "banned word",
+                "blocking url",
+                "bad body",
+                "invalid subject",
+                "reject content",
+                "bulkmail",
+                "rejected by dcc",
                 "improperly formatted",
                 "not rfc 5322",
                 "not rfc 2822",
@@ -1088,7 +1115,10 @@ fn text_rules() -> Vec<Rule> {
                 "non compliant message",
                 "mail score",
             ])
-            .unless("spamhaus"),
+            .unless("spamhaus")
+            // A text that says the user is unknown says it whatever else it warns of
+            // ("User unknown - … forged headers").
+            .unless("user unknown"),
         Rule::new("text.mailbox_disabled", MailboxDisabled)
             .any_phrase([
                 "destination mailbox has moved",
@@ -1261,6 +1291,8 @@ fn text_rules() -> Vec<Rule> {
             "mailbox unallocated",
             "mail box available",
             "mailbox here by that name",
+            "list of allowed mailboxes",
+            "list of allowed recipients",
             "no account by that name",
             "not present in directory",
             "address not present",
@@ -1562,6 +1594,8 @@ pub(super) fn general_rules() -> Vec<Rule> {
                 "invalid",
                 "not valid",
                 "not ok",
+                "not recognized",
+                "not recognised",
             ]),
         // A sender word and a word of refusal, in either order.
         Rule::new("text.sender_refused", SenderRejected)
@@ -1899,6 +1933,10 @@ const MAILBOX_FULL: &[&str] = &[
     "mailbox has exceeded",
     "exceeded its storage",
     "storage quota",
+    "storage exceeded",
+    "exceed quota",
+    "over mail quota",
+    "inbox over",
     "allowed storage",
     "maximum storage",
     "exceeded quota",
