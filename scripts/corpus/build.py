@@ -83,13 +83,7 @@ def load_out():
                 yield tuple(r[:5])
     # the hand-gathered rows of the corpus14b pass come last, so no earlier row changes group; their
     # group is the fifth column (issue-threads-b, qa-pages, greylister-sources, provider-docs-b)
-    p = os.path.join(HERE, "gathered.tsv")
-    if os.path.exists(p):
-        for line in open(p, encoding="utf-8"):
-            if line.startswith("#") or not line.strip():
-                continue
-            r = line.rstrip("\n").split("\t")
-            yield (r[0], r[1], r[2], r[3], r[4])
+    yield from load_gathered("gathered.tsv")
     # the MTA / filter sources of the corpus14c pass (mta_sources.py's SOURCES_MORE) come after them
     p = os.path.join(HERE, "out", "mta_more.tsv")
     if os.path.exists(p):
@@ -101,7 +95,12 @@ def load_out():
 def load_late():
     """The hand-gathered rows of the corpus14d pass (gathered_d.tsv), read after every other
     input, so that adding them changed no earlier row (see --append)."""
-    p = os.path.join(HERE, "gathered_d.tsv")
+    yield from load_gathered("gathered_d.tsv")
+
+
+def load_gathered(name):
+    """(reply, =label, provider, source, group) rows of a hand-gathered file, comments skipped."""
+    p = os.path.join(HERE, name)
     if os.path.exists(p):
         for line in open(p, encoding="utf-8"):
             if line.startswith("#") or not line.strip():
