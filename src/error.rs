@@ -127,7 +127,7 @@ pub enum RuleError {
     /// The classifier holds more rules or phrases than it can evaluate without allocating.
     #[error("{what}: {count} given, at most {max} supported")]
     TooMany {
-        /// `"rules"` or `"phrases"`.
+        /// `"rules"`, `"phrases"` or `"phrase groups"`.
         what: &'static str,
         /// How many were given.
         count: usize,

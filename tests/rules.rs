@@ -242,3 +242,89 @@ fn without_builtins_only_user_rules_decide() {
         ("default", Category::Other, false)
     );
 }
+
+/// Phrases and text words for the property below: prefixes of each other, digits that
+/// differ in one place, words inside words.
+const VOCAB: [&str; 12] = [
+    "ab", "ba", "aba", "abab", "ts01", "ts02", "ts1", "a1", "b2", "12", "x", "quota",
+];
+
+fn folded(text: &str) -> String {
+    let mut out = String::from(" ");
+    for ch in text.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with(' ') {
+            out.push(' ');
+        }
+    }
+    if !out.ends_with(' ') {
+        out.push(' ');
+    }
+    out
+}
+
+proptest::proptest! {
+    /// The promise of rule order, groups and `unless`, tried on random rule sets: the
+    /// first rule all of whose groups have a phrase in the text, and none of whose
+    /// `unless` phrases is in it, decides; with none, no rule does. Many rules of a few
+    /// groups each put group and rule indexes past one 64-bit word.
+    #[test]
+    fn the_first_rule_whose_groups_all_hold_and_no_unless_decides(
+        rules in proptest::collection::vec(
+            (
+                proptest::collection::vec(proptest::collection::vec(0..VOCAB.len(), 1..4), 1..4),
+                proptest::collection::vec(0..VOCAB.len(), 0..3),
+            ),
+            1..90,
+        ),
+        words in proptest::collection::vec((0..VOCAB.len(), 0..4usize, proptest::bool::ANY), 0..12),
+    ) {
+        // Rule i takes codes 500 to 500 + i: a later rule's range is never inside an
+        // earlier one's, so none is shadowed, and a 500 reply is in every range.
+        let builder = rules.iter().enumerate().fold(
+            Classifier::builder().without_builtin_rules(),
+            |b, (i, (groups, unless))| {
+                let rule = groups.iter().fold(
+                    Rule::new(format!("r{i}"), Category::Policy).codes(500, 500 + i as u16),
+                    |r, g| r.any_phrase(g.iter().map(|&w| VOCAB[w])),
+                );
+                b.rule(unless.iter().fold(rule, |r, &w| r.unless(VOCAB[w])))
+            },
+        );
+        let classifier = builder.build().expect("no rule is shadowed");
+        let mut text = String::new();
+        for &(w, sep, upper) in &words {
+            text.push_str([" ", "-", ", ", "_"][sep]);
+            let word = VOCAB[w];
+            text.push_str(&if upper { word.to_uppercase() } else { word.to_owned() });
+        }
+        let hay = folded(&text);
+        let has = |w: usize| hay.contains(VOCAB[w]);
+        let expected = rules
+            .iter()
+            .position(|(groups, unless)| {
+                groups.iter().all(|g| g.iter().any(|&w| has(w))) && !unless.iter().any(|&w| has(w))
+            })
+            .map(|i| format!("r{i}"));
+        let reply = Reply::parse(format!("500 {text}")).expect("a reply");
+        let got = classifier.classify(&reply);
+        let got = got.rule.as_str().strip_prefix('r').map(|_| got.rule.to_string());
+        proptest::prop_assert_eq!(got, expected, "text {:?}", text);
+    }
+}
+
+#[test]
+fn too_many_phrase_groups_is_an_error() {
+    let rule = (0..=smtp_throttle::classify::MAX_GROUPS)
+        .fold(Rule::new("x", Category::Other), |r, i| {
+            r.phrase(format!("p{}", i % 7))
+        });
+    assert!(matches!(
+        Classifier::builder().rule(rule).build(),
+        Err(RuleError::TooMany {
+            what: "phrase groups",
+            ..
+        })
+    ));
+}

@@ -18,9 +18,12 @@ pub const MAX_PHRASE_BYTES: usize = 128;
 pub const MAX_RULES: usize = 1024;
 /// The most distinct phrases one classifier holds (rules and provider markers together).
 pub const MAX_PHRASES: usize = 4096;
+/// The most phrase groups (calls of [`Rule::phrase`] and [`Rule::any_phrase`]) all the
+/// rules of one classifier hold together.
+pub const MAX_GROUPS: usize = 2048;
 
 const RULE_WORDS: usize = MAX_RULES / 64;
-const PHRASE_WORDS: usize = MAX_PHRASES / 64;
+const GROUP_WORDS: usize = MAX_GROUPS / 64;
 
 /// Classifies replies with an ordered list of rules: the user's first, then the built-in
 /// ones (provider tags and texts, generic texts, enhanced codes, basic codes).
@@ -84,6 +87,9 @@ struct Compiled {
     codes: (u16, u16),
     enhanced: Option<EnhancedPattern>,
     groups: Vec<Vec<u16>>,
+    /// The index of the rule's first group among all rules' groups; its groups are
+    /// numbered on from there.
+    first_group: usize,
     unless: Vec<u16>,
     provider: Option<Provider>,
     retry: Option<bool>,
@@ -301,6 +307,7 @@ impl Inner {
         let mut phrases = Phrases::default();
         let mut ids = std::collections::HashSet::new();
         let mut compiled = Vec::with_capacity(rules.len());
+        let mut all_groups = 0usize;
         for rule in &rules {
             let id = rule.id();
             if id.trim().is_empty() {
@@ -336,6 +343,15 @@ impl Inner {
                     .collect::<Result<Vec<_>, _>>()?;
                 groups.push(ids);
             }
+            let first_group = all_groups;
+            all_groups += groups.len();
+            if all_groups > MAX_GROUPS {
+                return Err(RuleError::TooMany {
+                    what: "phrase groups",
+                    count: all_groups,
+                    max: MAX_GROUPS,
+                });
+            }
             let unless = rule
                 .unless
                 .iter()
@@ -347,6 +363,7 @@ impl Inner {
                 codes: rule.codes,
                 enhanced,
                 groups,
+                first_group,
                 unless,
                 provider: rule.provider,
                 retry: rule.retry,
@@ -374,23 +391,28 @@ impl Inner {
             }
         }
 
-        let mut phrase_rules = vec![Vec::new(); phrases.list.len()];
+        // What finding each phrase tells: the rules it makes candidates, the groups it
+        // meets, the rules it excludes. Rule and group indexes are below MAX_RULES and
+        // MAX_GROUPS, which fit u16.
+        let mut phrase_effects = vec![PhraseEffects::default(); phrases.list.len()];
         let mut textless = [0u64; RULE_WORDS];
         for (r, rule) in compiled.iter().enumerate() {
             if rule.groups.is_empty() {
                 textless[r / 64] |= 1 << (r % 64);
             }
-            for &p in rule.groups.iter().flatten() {
-                let list: &mut Vec<u16> = &mut phrase_rules[usize::from(p)];
-                // r < MAX_RULES, which fits u16.
-                if list.last() != Some(&(r as u16)) {
-                    list.push(r as u16);
+            for (g, group) in rule.groups.iter().enumerate() {
+                for &p in group {
+                    let effects = &mut phrase_effects[usize::from(p)];
+                    effects.rules.push(r as u16);
+                    effects.groups.push((rule.first_group + g) as u16);
                 }
             }
+            for &p in &rule.unless {
+                phrase_effects[usize::from(p)].excludes.push(r as u16);
+            }
         }
-        let mut phrase_providers = vec![0u32; phrases.list.len()];
         for (p, index) in marker_of {
-            phrase_providers[usize::from(p)] |= 1 << index;
+            phrase_effects[usize::from(p)].providers |= 1 << index;
         }
         let (ascii, wide): (Vec<u16>, Vec<u16>) = (0..phrases.list.len())
             // The phrase count is bounded by MAX_PHRASES, which fits u16.
@@ -408,7 +430,7 @@ impl Inner {
         } else {
             Some(Automaton::new(&set(wide))?)
         };
-        let effects = |a: &Automaton| Effects::new(a, &phrase_rules, &phrase_providers);
+        let effects = |a: &Automaton| Effects::new(a, &phrase_effects);
         Ok(Self {
             rules,
             compiled,
@@ -431,12 +453,15 @@ impl Inner {
         if let (true, Some(wide)) = (beyond_ascii, &self.wide) {
             wide.walk(reply.text(), |s| self.wide_effects.apply(s, &mut matches));
         }
+        // Borrowed, not moved: the arrays stay where the walk filled them.
         let Matches {
-            seen,
             candidates,
+            groups,
+            excluded,
             providers,
-        } = matches;
-        let found = |p: u16| seen[usize::from(p) / 64] & (1 << (p % 64)) != 0;
+        } = &matches;
+        let providers = *providers;
+        let bit = |words: &[u64], i: usize| words[i / 64] & (1 << (i % 64)) != 0;
         let provider_seen = |provider: Provider| {
             (0..MARKERS.len()).any(|i| providers & (1 << i) != 0 && MARKERS[i].0 == provider)
         };
@@ -452,8 +477,10 @@ impl Inner {
                     && reply_enhanced_fits(rule.enhanced.as_ref(), reply)
                     // A rule is a candidate only once a phrase of one of its groups was
                     // found: a rule of one group holds it already.
-                    && (rule.groups.len() <= 1 || rule.groups.iter().all(|g| g.iter().any(|&p| found(p))))
-                    && !rule.unless.iter().any(|&p| found(p))
+                    && (rule.groups.len() <= 1
+                        || (rule.first_group..rule.first_group + rule.groups.len())
+                            .all(|g| bit(groups, g)))
+                    && !bit(excluded, r)
                     && rule.provider.is_none_or(provider_seen)
                     && rule.regex_fits(reply)
             });
@@ -548,41 +575,59 @@ impl Inner {
     }
 }
 
-/// What one pass over a reply's text found.
+/// What finding one phrase tells, gathered while compiling.
+#[derive(Clone, Default)]
+struct PhraseEffects {
+    /// Rules with the phrase in a group: they become candidates.
+    rules: Vec<u16>,
+    /// Groups the phrase is in: they are met.
+    groups: Vec<u16>,
+    /// Rules with the phrase among their `unless` phrases: they are excluded.
+    excludes: Vec<u16>,
+    /// Providers the phrase marks, by index into `MARKERS`.
+    providers: u32,
+}
+
 /// What reaching each state where phrases end adds to the matches, worked out once from
-/// its phrases: the phrases' bits, the rules they make candidates, their providers. The
-/// walk then ORs a few words per state reached instead of following each phrase to its
-/// rules.
+/// its phrases: the rules they make candidates, the groups they meet, the rules they
+/// exclude, their providers. The walk then ORs a few words per state reached instead of
+/// following each phrase to its rules, and a rule is judged by a few bit tests instead
+/// of a look at each of its phrases.
 #[derive(Default)]
 struct Effects {
     /// The effects of state `s`: `list[first[s]..first[s + 1]]`.
     first: Vec<u32>,
-    /// `(target, bits)`: `SEEN | word` into `Matches::seen`, `CANDIDATES | word` into
-    /// `Matches::candidates`, `PROVIDERS` into `Matches::providers`.
+    /// `(target, bits)`: the kind of target in the top two bits (`CANDIDATES`, `GROUPS`,
+    /// `EXCLUDED`, `PROVIDERS`), the word of that array of [`Matches`] in the others.
     list: Vec<(u16, u64)>,
 }
 
-const SEEN: u16 = 0;
-const CANDIDATES: u16 = 1 << 14;
-const PROVIDERS: u16 = 1 << 15;
+const CANDIDATES: u16 = 0;
+const GROUPS: u16 = 1 << 14;
+const EXCLUDED: u16 = 2 << 14;
+const PROVIDERS: u16 = 3 << 14;
+const KIND: u16 = 3 << 14;
 
 impl Effects {
-    fn new(automaton: &Automaton, phrase_rules: &[Vec<u16>], phrase_providers: &[u32]) -> Self {
+    fn new(automaton: &Automaton, phrases: &[PhraseEffects]) -> Self {
         let mut first = Vec::with_capacity(automaton.states() + 1);
         let mut list = Vec::new();
         for state in 0..automaton.states() {
             // The list stays far below 2^32 entries: a few per phrase of the state.
             first.push(list.len() as u32);
             let mut bits: std::collections::BTreeMap<u16, u64> = Default::default();
+            let mut providers = 0u64;
+            let mut set =
+                |kind: u16, i: u16| *bits.entry(kind | (i / 64)).or_default() |= 1 << (i % 64);
             for &p in automaton.ends(state) {
-                *bits.entry(SEEN | (p / 64)).or_default() |= 1 << (p % 64);
-                for &r in &phrase_rules[usize::from(p)] {
-                    *bits.entry(CANDIDATES | (r / 64)).or_default() |= 1 << (r % 64);
-                }
-                let providers = phrase_providers[usize::from(p)];
-                if providers != 0 {
-                    *bits.entry(PROVIDERS).or_default() |= u64::from(providers);
-                }
+                let effects = &phrases[usize::from(p)];
+                effects.rules.iter().for_each(|&r| set(CANDIDATES, r));
+                effects.groups.iter().for_each(|&g| set(GROUPS, g));
+                effects.excludes.iter().for_each(|&r| set(EXCLUDED, r));
+                providers |= u64::from(effects.providers);
+            }
+            if providers != 0 {
+                bits.insert(PROVIDERS, providers);
             }
             list.extend(bits);
         }
@@ -595,10 +640,11 @@ impl Effects {
     fn apply(&self, state: usize, matches: &mut Matches) {
         let (from, to) = (self.first[state] as usize, self.first[state + 1] as usize);
         for &(target, bits) in &self.list[from..to] {
-            let word = usize::from(target & (CANDIDATES - 1));
-            match target & (CANDIDATES | PROVIDERS) {
-                SEEN => matches.seen[word] |= bits,
+            let word = usize::from(target & !KIND);
+            match target & KIND {
                 CANDIDATES => matches.candidates[word] |= bits,
+                GROUPS => matches.groups[word] |= bits,
+                EXCLUDED => matches.excluded[word] |= bits,
                 // Provider bits come from a u32 above.
                 _ => matches.providers |= bits as u32,
             }
@@ -606,11 +652,14 @@ impl Effects {
     }
 }
 
+/// What one pass over a reply's text found.
 struct Matches {
-    /// Phrases found, by index.
-    seen: [u64; PHRASE_WORDS],
     /// Rules worth evaluating: those without phrases, and those with a phrase found.
     candidates: [u64; RULE_WORDS],
+    /// Groups with a phrase found, by index among all rules' groups.
+    groups: [u64; GROUP_WORDS],
+    /// Rules one of whose `unless` phrases was found.
+    excluded: [u64; RULE_WORDS],
     /// Providers whose markers were found, by index into `MARKERS`.
     providers: u32,
 }
@@ -618,8 +667,9 @@ struct Matches {
 impl Matches {
     fn new(textless: &[u64; RULE_WORDS]) -> Self {
         Self {
-            seen: [0; PHRASE_WORDS],
             candidates: *textless,
+            groups: [0; GROUP_WORDS],
+            excluded: [0; RULE_WORDS],
             providers: 0,
         }
     }
@@ -743,5 +793,13 @@ mod regex_tests {
             .rule(Rule::new("t.b", Category::Content).phrase("denied"))
             .build()
             .unwrap();
+    }
+}
+impl Classifier {
+    #[doc(hidden)]
+    pub fn walk_only(&self, reply: &Reply) -> u32 {
+        let mut n = 0u32;
+        self.inner.ascii.walk(reply.text(), |s| n += s as u32);
+        n
     }
 }

@@ -30,7 +30,9 @@ use std::sync::LazyLock;
 
 pub use category::{Category, Scope, Severity, UnknownCategory};
 pub use classification::{Classification, RuleId};
-pub use classifier::{Classifier, ClassifierBuilder, MAX_PHRASES, MAX_PHRASE_BYTES, MAX_RULES};
+pub use classifier::{
+    Classifier, ClassifierBuilder, MAX_GROUPS, MAX_PHRASES, MAX_PHRASE_BYTES, MAX_RULES,
+};
 pub use rule::Rule;
 pub use text::MAX_HINT;
 

@@ -104,8 +104,13 @@ pub(super) fn normalise(phrase: &str) -> Vec<u8> {
 /// `553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)`. The last
 /// `(#c.s.d)` in the text counts.
 pub(super) fn trailing_code(text: &str) -> Option<EnhancedCode> {
-    text.rmatch_indices("(#")
-        .find_map(|(i, _)| parenthesised_code(&text.as_bytes()[i + 2..]))
+    // A byte scan from the end: most texts hold no `#` at all, and a substring
+    // searcher's set-up costs more than the whole scan.
+    let b = text.as_bytes();
+    (1..b.len())
+        .rev()
+        .filter(|&i| b[i] == b'#' && b[i - 1] == b'(')
+        .find_map(|i| parenthesised_code(&b[i + 1..]))
 }
 
 /// `c.s.d)` at the start of `b`.
@@ -140,10 +145,14 @@ pub(super) fn retry_hint(text: &str) -> Option<Duration> {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit()
-            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.' || b[i - 1] == b':'))
-        {
-            i += 1;
+        // The next digit, in a tight loop; the checks below run only at digits.
+        match b[i..].iter().position(u8::is_ascii_digit) {
+            Some(skip) => i += skip,
+            None => return None,
+        }
+        if i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.' || b[i - 1] == b':') {
+            // Inside a word or a dotted or timed number: skip the rest of its digits.
+            i = number(b, i).1;
             continue;
         }
         let start = i;
