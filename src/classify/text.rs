@@ -99,6 +99,39 @@ pub(super) fn normalise(phrase: &str) -> Vec<u8> {
     phrase.bytes().filter_map(|b| fold.push(b)).collect()
 }
 
+/// The longest phrase [`folded_contains`] looks for, in bytes after normalisation.
+pub(super) const LONGEST_PHRASE: usize = 128;
+
+/// Whether the text, folded and framed by one space on each side as the phrase
+/// automaton reads it, holds `phrase` (normalised, at most [`LONGEST_PHRASE`] bytes;
+/// a longer one is never found). A plain search through a window of the last folded
+/// bytes: it serves the few phrases the automaton reports inexactly, so it runs seldom.
+pub(super) fn folded_contains(text: &str, phrase: &[u8]) -> bool {
+    let len = phrase.len();
+    if len == 0 || len > LONGEST_PHRASE {
+        return len == 0;
+    }
+    let mut window = [0u8; LONGEST_PHRASE];
+    let mut seen = 0usize;
+    let mut push = |byte: u8| {
+        window[seen % LONGEST_PHRASE] = byte;
+        seen += 1;
+        seen >= len && (0..len).all(|k| window[(seen - len + k) % LONGEST_PHRASE] == phrase[k])
+    };
+    if push(b' ') {
+        return true;
+    }
+    let mut fold = Fold::new(true);
+    for byte in text.bytes() {
+        if let Some(folded) = fold.push(byte) {
+            if push(folded) {
+                return true;
+            }
+        }
+    }
+    !fold.last_space && push(b' ')
+}
+
 /// The enhanced code qmail and its descendants (netqmail, indimail, many appliances)
 /// write in parentheses at the end of the text instead of after the reply code:
 /// `553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)`. The last
@@ -277,6 +310,24 @@ mod tests {
         assert_eq!(n("a\u{e9}"), "ae");
         // A lead byte at the end adds nothing.
         assert_eq!(normalise("x\u{e9}")[..], b"xe"[..]);
+    }
+
+    #[test]
+    fn folded_contains_searches_the_framed_folded_text() {
+        let has = |t: &str, p: &str| folded_contains(t, &normalise(p));
+        assert!(has("Error [TS01]: try later", " ts01 "));
+        assert!(!has("Error [TS02]: try later", " ts01 "));
+        assert!(has("TS01", " ts01 "));
+        assert!(has("utf-8 body", "utf 8"));
+        assert!(!has("utf-16 body", "utf 8 "));
+        assert!(has("x  per\r\n24 HOURS", "per 24 hours"));
+        assert!(has("Größe 5", "grose 5"));
+        assert!(!has("", "a"));
+        assert!(has("", " "));
+        let long = "a".repeat(LONGEST_PHRASE + 1);
+        assert!(!has(&long, &long));
+        let longest = "a".repeat(LONGEST_PHRASE);
+        assert!(has(&format!("b{longest}b"), &longest));
     }
 
     #[test]
